@@ -1,0 +1,67 @@
+/**
+ * Every code eventwire reports. A published code is never renamed: codes travel inside error frames and
+ * applications switch over them.
+ */
+export type EventwireErrorCode =
+  | 'ERR_FRAME_MALFORMED'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_PROTOCOL_VERSION'
+  | 'ERR_SERIALIZE'
+  | 'ERR_LISTENER_THREW'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_OVERFLOW'
+  | 'ERR_CONNECTION'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_TIMEOUT'
+  | 'ERR_CLOSED'
+
+const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
+  'ERR_FRAME_MALFORMED',
+  'ERR_FRAME_TOO_LARGE',
+  'ERR_PROTOCOL_VERSION',
+  'ERR_SERIALIZE',
+  'ERR_LISTENER_THREW',
+  'ERR_UNAUTHORIZED',
+  'ERR_OVERFLOW',
+  'ERR_CONNECTION',
+  'ERR_INVALID_OPTION',
+  'ERR_TIMEOUT',
+  'ERR_CLOSED',
+])
+
+/** True when `code` is one of the published `EventwireErrorCode`s (for codes read off the wire). */
+export function isEventwireErrorCode(code: unknown): code is EventwireErrorCode {
+  return typeof code === 'string' && CODES.has(code)
+}
+
+export interface EventwireErrorOptions {
+  cause?: unknown
+  /** The event type the error is about, when there is one. */
+  eventType?: string
+}
+
+/** The one error class of eventwire; switch over `code`. */
+export class EventwireError extends Error {
+  override readonly name = 'EventwireError'
+  readonly code: EventwireErrorCode
+  readonly eventType: string | undefined
+
+  constructor(code: EventwireErrorCode, message: string, options: EventwireErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.eventType = options.eventType
+  }
+}
+
+/** Throws `ERR_INVALID_OPTION` naming the option: misuse at call time fails synchronously. */
+export function invalidOption(name: string, expected: string, got: unknown): never {
+  throw new EventwireError('ERR_INVALID_OPTION', `option "${name}" must be ${expected}; got ${describe(got)}`)
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value)
+  return typeof value
+}

@@ -1,0 +1,229 @@
+import { EventwireError, type EventwireErrorCode, isEventwireErrorCode } from './errors.js'
+import { jsonSerializer } from './serializer.js'
+import type { Serializer } from './types.js'
+
+/**
+ * The frame protocol every hub/spoke link speaks (docs/protocol.md). A frame is a JSON array whose first
+ * element is the kind; control lives in the kind, never in the event type, so no event name is reserved.
+ */
+export const PROTOCOL_VERSION = 1
+
+export const FRAME_HELLO = 0
+export const FRAME_EVENT = 1
+export const FRAME_SUB = 2
+export const FRAME_UNSUB = 3
+export const FRAME_BATCH = 4
+export const FRAME_ERROR = 5
+export const FRAME_PING = 6
+export const FRAME_PONG = 7
+
+export type Frame =
+  | { kind: 'hello'; version: number; nodeId: string }
+  | { kind: 'event'; type: string; origin: string; detail: unknown }
+  | { kind: 'sub'; type: string }
+  | { kind: 'unsub'; type: string }
+  | { kind: 'error'; code: EventwireErrorCode; message: string; eventType: string | undefined }
+  | { kind: 'ping'; id: number }
+  | { kind: 'pong'; id: number }
+
+export interface FrameLimits {
+  /**
+   * Largest frame accepted, in bytes (string frames are measured in UTF-16 code units, a lower bound of
+   * their UTF-8 size). A larger frame is refused with `ERR_FRAME_TOO_LARGE` before it is parsed.
+   * @default 4 MiB
+   */
+  maxFrameBytes: number
+  /** Longest event type accepted. @default 256 */
+  maxTypeLength: number
+  /** Most frames one batch frame may carry. @default 10_000 */
+  maxBatchFrames: number
+}
+
+export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = Object.freeze({
+  maxFrameBytes: 4 * 1024 * 1024,
+  maxTypeLength: 256,
+  maxBatchFrames: 10_000,
+})
+
+/** Longest node id accepted in a hello or an event's origin. */
+const MAX_NODE_ID_LENGTH = 128
+const MAX_ERROR_MESSAGE_LENGTH = 1024
+
+export type DecodeResult = { ok: true; frames: Frame[] } | { ok: false; error: EventwireError }
+
+/** Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be serialized. */
+export function encodeEvent(type: string, origin: string, detail: unknown, serializer: Serializer): string {
+  try {
+    const payload = serializer === jsonSerializer ? detail : serializer.stringify(detail)
+    if (typeof payload !== 'string' && serializer !== jsonSerializer) {
+      throw new TypeError('serializer.stringify did not return a string')
+    }
+    return JSON.stringify([FRAME_EVENT, type, origin, payload === undefined ? null : payload])
+  } catch (cause) {
+    throw new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be serialized`, {
+      cause,
+      eventType: type,
+    })
+  }
+}
+
+export function encodeHello(nodeId: string): string {
+  return JSON.stringify([FRAME_HELLO, PROTOCOL_VERSION, nodeId])
+}
+
+export function encodeSub(type: string): string {
+  return JSON.stringify([FRAME_SUB, type])
+}
+
+export function encodeUnsub(type: string): string {
+  return JSON.stringify([FRAME_UNSUB, type])
+}
+
+export function encodePing(id: number): string {
+  return `[${FRAME_PING},${id}]`
+}
+
+export function encodePong(id: number): string {
+  return `[${FRAME_PONG},${id}]`
+}
+
+/** Error frames carry a code and a short message, never a stack trace. */
+export function encodeError(code: EventwireErrorCode, message: string, eventType?: string): string {
+  return JSON.stringify([FRAME_ERROR, code, message.slice(0, MAX_ERROR_MESSAGE_LENGTH), eventType ?? null])
+}
+
+/** Joins already-encoded frames into one batch frame without re-encoding them. */
+export function encodeBatch(frames: readonly string[]): string {
+  return `[${FRAME_BATCH},${frames.join(',')}]`
+}
+
+/**
+ * Decodes one wire message (a frame or a batch of frames). Never throws: hostile input yields a typed
+ * error, and a batch is accepted whole or not at all.
+ */
+export function decodeFrames(
+  data: string,
+  limits: FrameLimits = DEFAULT_FRAME_LIMITS,
+  serializer: Serializer = jsonSerializer,
+): DecodeResult {
+  if (typeof data !== 'string') return malformed('a frame must be text')
+  if (data.length > limits.maxFrameBytes) {
+    return {
+      ok: false,
+      error: new EventwireError(
+        'ERR_FRAME_TOO_LARGE',
+        `frame of ${data.length} bytes exceeds maxFrameBytes (${limits.maxFrameBytes})`,
+      ),
+    }
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(data)
+  } catch (cause) {
+    return {
+      ok: false,
+      error: new EventwireError('ERR_FRAME_MALFORMED', 'frame is not valid JSON', { cause }),
+    }
+  }
+  if (!Array.isArray(raw) || raw.length === 0) return malformed('a frame must be a non-empty array')
+  if (raw[0] !== FRAME_BATCH) {
+    const frame = decodeOne(raw, limits, serializer)
+    return frame instanceof EventwireError ? { ok: false, error: frame } : { ok: true, frames: [frame] }
+  }
+  const count = raw.length - 1
+  if (count === 0) return malformed('a batch frame must carry at least one frame')
+  if (count > limits.maxBatchFrames) {
+    return malformed(`a batch of ${count} frames exceeds maxBatchFrames (${limits.maxBatchFrames})`)
+  }
+  const frames: Frame[] = new Array(count)
+  for (let i = 0; i < count; i++) {
+    const item: unknown = raw[i + 1]
+    if (!Array.isArray(item) || item.length === 0) return malformed(`batch item ${i} is not a frame`)
+    if (item[0] === FRAME_BATCH) return malformed('batch frames cannot be nested')
+    const frame = decodeOne(item, limits, serializer)
+    if (frame instanceof EventwireError) return { ok: false, error: frame }
+    frames[i] = frame
+  }
+  return { ok: true, frames }
+}
+
+function decodeOne(raw: unknown[], limits: FrameLimits, serializer: Serializer): Frame | EventwireError {
+  switch (raw[0]) {
+    case FRAME_EVENT: {
+      if (raw.length !== 4) return malformedError('an event frame has 4 elements')
+      const type = raw[1]
+      const origin = raw[2]
+      if (!isValidType(type, limits)) return malformedError('event type is not a valid type string')
+      if (!isNodeId(origin)) return malformedError('event origin is not a valid node id')
+      if (serializer === jsonSerializer) return { kind: 'event', type, origin, detail: raw[3] }
+      if (typeof raw[3] !== 'string') return malformedError('event detail must be a serialized string')
+      try {
+        return { kind: 'event', type, origin, detail: serializer.parse(raw[3]) }
+      } catch (cause) {
+        return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
+          cause,
+          eventType: type,
+        })
+      }
+    }
+    case FRAME_SUB:
+    case FRAME_UNSUB: {
+      if (raw.length !== 2 || !isValidType(raw[1], limits)) {
+        return malformedError('a sub/unsub frame is [kind, type] with a valid type')
+      }
+      return { kind: raw[0] === FRAME_SUB ? 'sub' : 'unsub', type: raw[1] }
+    }
+    case FRAME_PING:
+    case FRAME_PONG: {
+      const id = raw[1]
+      if (raw.length !== 2 || !Number.isSafeInteger(id) || (id as number) < 0) {
+        return malformedError('a ping/pong frame is [kind, id] with a non-negative integer id')
+      }
+      return { kind: raw[0] === FRAME_PING ? 'ping' : 'pong', id: id as number }
+    }
+    case FRAME_HELLO: {
+      const version = raw[1]
+      if (raw.length !== 3 || !Number.isSafeInteger(version) || !isNodeId(raw[2])) {
+        return malformedError('a hello frame is [0, version, nodeId]')
+      }
+      return { kind: 'hello', version: version as number, nodeId: raw[2] }
+    }
+    case FRAME_ERROR: {
+      const [, code, message, eventType] = raw
+      if (
+        raw.length !== 4 ||
+        typeof message !== 'string' ||
+        message.length > MAX_ERROR_MESSAGE_LENGTH ||
+        !(eventType === null || isValidType(eventType, limits))
+      ) {
+        return malformedError('an error frame is [5, code, message, type|null]')
+      }
+      // A code this version does not know still arrives, as a connection error that names it.
+      const known = isEventwireErrorCode(code)
+      return {
+        kind: 'error',
+        code: known ? code : 'ERR_CONNECTION',
+        message: known ? message : `peer error ${String(code).slice(0, 64)}: ${message}`,
+        eventType: eventType ?? undefined,
+      }
+    }
+    default:
+      return malformedError('unknown frame kind')
+  }
+}
+
+export function isValidType(type: unknown, limits: FrameLimits = DEFAULT_FRAME_LIMITS): type is string {
+  return typeof type === 'string' && type.length > 0 && type.length <= limits.maxTypeLength
+}
+
+function isNodeId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_NODE_ID_LENGTH
+}
+
+function malformedError(message: string): EventwireError {
+  return new EventwireError('ERR_FRAME_MALFORMED', message)
+}
+
+function malformed(message: string): DecodeResult {
+  return { ok: false, error: malformedError(message) }
+}

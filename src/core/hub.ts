@@ -1,0 +1,506 @@
+import { EventwireError } from './errors.js'
+import {
+  decodeFrames,
+  encodeError,
+  encodeEvent,
+  encodeHello,
+  encodePong,
+  type Frame,
+  type FrameLimits,
+  PROTOCOL_VERSION,
+} from './frame.js'
+import {
+  CLOSE_GOING_AWAY,
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_PROTOCOL_ERROR,
+  CLOSE_TOO_LARGE,
+  CLOSE_TRY_AGAIN_LATER,
+  createNodeId,
+  type Link,
+  type LinkCloseInfo,
+} from './link.js'
+import { LinkWriter, type OverflowPolicy } from './link-writer.js'
+import {
+  readFunction,
+  readLimits,
+  readOptionsObject,
+  readOverflow,
+  readPositiveInteger,
+  readSerializer,
+} from './options.js'
+import { assertEvent, ListenerRegistry } from './registry.js'
+import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
+import type {
+  EventwireStats,
+  EventwireStatus,
+  ListenerOptions,
+  NetworkEventTarget,
+  NetworkEventTargetOptions,
+  Serializer,
+  TypedEvent,
+  TypedEventListenerOrEventListenerObject,
+} from './types.js'
+
+export type HubAction = 'subscribe' | 'publish'
+
+/** What the hub knows about one accepted link. */
+export interface HubConnectionInfo {
+  /** Unique per accepted link, assigned by the hub. */
+  readonly id: string
+  /** Whatever the transport's authentication produced for this link. */
+  readonly principal: unknown
+}
+
+export interface AuthorizeRequest {
+  principal: unknown
+  type: string
+  action: HubAction
+  connection: HubConnectionInfo
+}
+
+export interface HubOptions extends NetworkEventTargetOptions {
+  /** Origin id of events dispatched on the hub itself. @default random */
+  nodeId?: string
+  /** Frame size, type length and batch limits. @see FrameLimits */
+  limits?: Partial<FrameLimits>
+  /**
+   * Most bytes queued toward one spoke before `overflow` applies; other spokes are never slowed.
+   * @default 8 MiB
+   */
+  maxBufferedBytes?: number
+  /**
+   * What happens to a spoke that does not keep up: drop its newest or oldest queued events (counted in
+   * `stats().dropped`), or close its link with code 1013.
+   * @default 'drop-oldest'
+   */
+  overflow?: OverflowPolicy
+  /**
+   * Decides per connection, type and action whether a spoke may subscribe or publish. Runs once per
+   * (connection, type, action); a refusal sends an `ERR_UNAUTHORIZED` error frame and delivers nothing.
+   * @default everything allowed
+   */
+  authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>
+  /** Called when a link has been accepted. */
+  onConnection?: (connection: HubConnectionInfo) => void
+  /** Called once when an accepted link is gone, for whatever reason. */
+  onDisconnection?: (connection: HubConnectionInfo, info: LinkCloseInfo) => void
+}
+
+/** The side of an accepted link that the transport drives. */
+export interface HubConnection {
+  readonly info: HubConnectionInfo
+  /** Hand every message read from the link here, in order. */
+  receive(data: string): void
+  /** The link is closed (by either side); call once. */
+  closed(info?: LinkCloseInfo): void
+  /** The platform's send buffer drained (optional: the hub also polls). */
+  drained(): void
+}
+
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/** Frames that may wait behind a pending asynchronous `authorize` before the link is closed. */
+const MAX_BACKLOG_FRAMES = 10_000
+/** Authorization answers remembered per connection. */
+const MAX_AUTH_CACHE = 10_000
+
+/**
+ * The hub of a hub-and-spoke topology, independent of any transport: a target of its own plus the routing
+ * of events among accepted links by interest. Each event is encoded once per fan-out, written to every
+ * interested link except its origin, and batched per tick per link.
+ */
+export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEventTarget<TEvent> {
+  readonly nodeId: string
+  readonly ready: Promise<void> = Promise.resolve()
+  readonly #registry: ListenerRegistry
+  readonly #stats = createStats()
+  readonly #reportError: ErrorSink
+  readonly #reportStatus: (status: EventwireStatus) => void
+  readonly #serializer: Serializer
+  readonly #limits: FrameLimits
+  readonly #maxBufferedBytes: number
+  readonly #overflow: OverflowPolicy
+  readonly #authorize: HubOptions['authorize']
+  readonly #onConnection: HubOptions['onConnection']
+  readonly #onDisconnection: HubOptions['onDisconnection']
+  /** type -> links that subscribed to it */
+  readonly #interest = new Map<string, Set<HubPeer>>()
+  readonly #peers = new Set<HubPeer>()
+  #nextPeerId = 1
+  #isClosed = false
+
+  constructor(options?: HubOptions) {
+    const opts = readOptionsObject(options, 'Hub')
+    this.#reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.#reportError)
+    this.#serializer = readSerializer(opts.serializer)
+    this.#limits = readLimits(opts.limits)
+    this.#maxBufferedBytes = readPositiveInteger(
+      'maxBufferedBytes',
+      opts.maxBufferedBytes,
+      DEFAULT_MAX_BUFFERED_BYTES,
+    )
+    this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
+    this.#authorize = readFunction('authorize', opts.authorize)
+    this.#onConnection = readFunction('onConnection', opts.onConnection)
+    this.#onDisconnection = readFunction('onDisconnection', opts.onDisconnection)
+    this.nodeId = opts.nodeId ?? createNodeId()
+    this.#registry = new ListenerRegistry({ owner: this, onListenerError: this.#reportError })
+  }
+
+  addEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: ListenerOptions | boolean,
+  ): void {
+    if (this.#isClosed) return
+    this.#registry.add(String(type), callback, options)
+  }
+
+  removeEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: { capture?: boolean } | boolean,
+  ): void {
+    this.#registry.remove(String(type), callback, options)
+  }
+
+  /** Delivers to the hub's own listeners and to every spoke interested in the type. */
+  dispatchEvent(event: TEvent): boolean {
+    assertEvent(event)
+    this.#stats.dispatched++
+    const peers = this.#interest.get(event.type)
+    if (peers !== undefined && !this.#isClosed) {
+      // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
+      const frame = encodeEvent(event.type, this.nodeId, event.detail, this.#serializer)
+      for (const peer of peers) this.#sendEvent(peer, frame)
+    }
+    this.#stats.delivered += this.#registry.deliver(event)
+    return !event.defaultPrevented
+  }
+
+  /** Takes over a freshly opened link; the transport then feeds it through the returned connection. */
+  accept(link: Link, options: { principal?: unknown } = {}): HubConnection {
+    const info: HubConnectionInfo = Object.freeze({
+      id: String(this.#nextPeerId++),
+      principal: options.principal,
+    })
+    const peer = new HubPeer(this, link, info)
+    if (this.#isClosed) {
+      link.close(CLOSE_GOING_AWAY, 'hub closed')
+      peer.isGone = true
+      return peer
+    }
+    this.#peers.add(peer)
+    this.#stats.connections++
+    this.#safely(() => this.#onConnection?.(info))
+    return peer
+  }
+
+  /** Resolves once every frame queued so far has been handed to the links. */
+  async flush(): Promise<void> {
+    for (const peer of this.#peers) peer.writer.flush()
+  }
+
+  async close(): Promise<void> {
+    if (this.#isClosed) return
+    this.#isClosed = true
+    for (const peer of [...this.#peers]) {
+      peer.writer.flush()
+      peer.link.close(CLOSE_GOING_AWAY, 'hub closed')
+      this.peerClosed(peer, { code: CLOSE_GOING_AWAY, reason: 'hub closed' })
+    }
+    this.#registry.clear()
+    this.#reportStatus({ type: 'closed' })
+  }
+
+  stats(): EventwireStats {
+    return { ...this.#stats, subscriptions: this.#interest.size }
+  }
+
+  /** The types some spoke currently subscribes to. */
+  remoteTypes(): string[] {
+    return [...this.#interest.keys()]
+  }
+
+  // --- called by HubPeer ---
+
+  /** @internal */
+  get limits(): FrameLimits {
+    return this.#limits
+  }
+
+  /** @internal */
+  get serializer(): Serializer {
+    return this.#serializer
+  }
+
+  /** @internal */
+  createWriter(peer: HubPeer): LinkWriter {
+    return new LinkWriter(peer.link, {
+      maxBufferedBytes: this.#maxBufferedBytes,
+      overflow: this.#overflow,
+      onDrop: (events) => {
+        this.#stats.dropped += events
+      },
+      onOverflowClose: (error) => {
+        this.#reportError(error)
+        peer.link.close(CLOSE_TRY_AGAIN_LATER, 'overflow')
+        this.peerClosed(peer, { code: CLOSE_TRY_AGAIN_LATER, reason: 'overflow', error })
+      },
+    })
+  }
+
+  /** @internal Reports a peer's error and counts the dropped input. */
+  peerError(peer: HubPeer, error: EventwireError, closeCode?: number): void {
+    this.#stats.dropped++
+    this.#reportError(error)
+    peer.writer.writeControl(encodeError(error.code, error.message, error.eventType))
+    if (closeCode !== undefined) {
+      peer.writer.flush()
+      peer.link.close(closeCode, error.code)
+      this.peerClosed(peer, { code: closeCode, reason: error.code, error })
+    }
+  }
+
+  /** @internal */
+  report(error: EventwireError): void {
+    this.#reportError(error)
+  }
+
+  /** @internal */
+  authorize(peer: HubPeer, type: string, action: HubAction): boolean | Promise<boolean> {
+    if (this.#authorize === undefined) return true
+    try {
+      return this.#authorize({ principal: peer.info.principal, type, action, connection: peer.info })
+    } catch (cause) {
+      this.#reportError(new EventwireError('ERR_UNAUTHORIZED', 'authorize threw', { cause, eventType: type }))
+      return false
+    }
+  }
+
+  /** @internal */
+  subscribe(peer: HubPeer, type: string): void {
+    if (peer.types.has(type)) return
+    peer.types.add(type)
+    let peers = this.#interest.get(type)
+    if (peers === undefined) {
+      peers = new Set()
+      this.#interest.set(type, peers)
+    }
+    peers.add(peer)
+  }
+
+  /** @internal */
+  unsubscribe(peer: HubPeer, type: string): void {
+    if (!peer.types.delete(type)) return
+    const peers = this.#interest.get(type)
+    if (peers === undefined) return
+    peers.delete(peer)
+    if (peers.size === 0) this.#interest.delete(type)
+  }
+
+  /** @internal An event from a spoke: forward to other interested spokes, then the hub's own listeners. */
+  relay(from: HubPeer, type: string, origin: string, detail: unknown): void {
+    this.#stats.received++
+    const peers = this.#interest.get(type)
+    if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
+      let frame: string
+      try {
+        frame = encodeEvent(type, origin, detail, this.#serializer)
+      } catch (error) {
+        this.#reportError(error as EventwireError)
+        return
+      }
+      for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame)
+    }
+    if (this.#registry.has(type)) {
+      this.#stats.delivered += this.#registry.deliver(new CustomEvent(type, { detail }))
+    }
+  }
+
+  /** @internal */
+  peerClosed(peer: HubPeer, info: LinkCloseInfo): void {
+    if (peer.isGone) return
+    peer.isGone = true
+    peer.writer.dispose()
+    for (const type of peer.types) {
+      const peers = this.#interest.get(type)
+      peers?.delete(peer)
+      if (peers?.size === 0) this.#interest.delete(type)
+    }
+    peer.types.clear()
+    this.#peers.delete(peer)
+    this.#stats.connections--
+    this.#safely(() => this.#onDisconnection?.(peer.info, info))
+  }
+
+  #sendEvent(peer: HubPeer, frame: string): void {
+    if (peer.writer.writeEvent(frame)) this.#stats.sent++
+  }
+
+  #safely(callback: () => void): void {
+    try {
+      callback()
+    } catch (cause) {
+      this.#reportError(new EventwireError('ERR_LISTENER_THREW', 'a hub callback threw', { cause }))
+    }
+  }
+}
+
+/** One accepted link: decodes its frames in order and holds its subscriptions. */
+class HubPeer implements HubConnection {
+  readonly hub: Hub<TypedEvent>
+  readonly link: Link
+  readonly info: HubConnectionInfo
+  readonly writer: LinkWriter
+  readonly types = new Set<string>()
+  isGone = false
+  #hasHello = false
+  /** Frames waiting behind an asynchronous authorize, in arrival order. */
+  #backlog: Frame[] | undefined
+  readonly #authorized = new Map<string, boolean>()
+
+  constructor(hub: Hub<TypedEvent>, link: Link, info: HubConnectionInfo) {
+    this.hub = hub
+    this.link = link
+    this.info = info
+    this.writer = hub.createWriter(this)
+  }
+
+  receive(data: string): void {
+    if (this.isGone) return
+    const result = decodeFrames(data, this.hub.limits, this.hub.serializer)
+    if (!result.ok) {
+      const fatal = result.error.code === 'ERR_FRAME_TOO_LARGE' ? CLOSE_TOO_LARGE : undefined
+      this.hub.peerError(this, result.error, fatal)
+      return
+    }
+    if (this.#backlog !== undefined) {
+      if (this.#backlog.length + result.frames.length > MAX_BACKLOG_FRAMES) {
+        const error = new EventwireError('ERR_OVERFLOW', 'too many frames waiting for authorization')
+        this.hub.peerError(this, error, CLOSE_POLICY_VIOLATION)
+        return
+      }
+      this.#backlog.push(...result.frames)
+      return
+    }
+    this.#process(result.frames, 0)
+  }
+
+  closed(info: LinkCloseInfo = {}): void {
+    this.hub.peerClosed(this, info)
+  }
+
+  drained(): void {
+    this.writer.drained()
+  }
+
+  #process(frames: Frame[], start: number): void {
+    for (let i = start; i < frames.length; i++) {
+      if (this.isGone) return
+      const frame = frames[i]!
+      if (!this.#hasHello) {
+        if (!this.#hello(frame)) return
+        continue
+      }
+      if (frame.kind === 'event' || frame.kind === 'sub') {
+        const action: HubAction = frame.kind === 'event' ? 'publish' : 'subscribe'
+        const verdict = this.#verdict(frame.type, action)
+        if (typeof verdict !== 'boolean') {
+          this.#backlog = frames.slice(i)
+          verdict.then(
+            (allowed) => this.#resume(frame.type, action, allowed),
+            (cause) => this.#resume(frame.type, action, false, cause),
+          )
+          return
+        }
+        if (!verdict) {
+          this.#refuse(frame.type, action)
+          continue
+        }
+      }
+      this.#apply(frame)
+    }
+  }
+
+  #resume(type: string, action: HubAction, allowed: boolean, cause?: unknown): void {
+    if (cause !== undefined) {
+      this.hub.peerError(
+        this,
+        new EventwireError('ERR_UNAUTHORIZED', 'authorize rejected', { cause, eventType: type }),
+      )
+    }
+    this.#remember(type, action, allowed === true)
+    const backlog = this.#backlog ?? []
+    this.#backlog = undefined
+    this.#process(backlog, 0)
+  }
+
+  #verdict(type: string, action: HubAction): boolean | Promise<boolean> {
+    const known = this.#authorized.get(action + type)
+    if (known !== undefined) return known
+    const verdict = this.hub.authorize(this, type, action)
+    if (verdict instanceof Promise) return verdict
+    this.#remember(type, action, verdict === true)
+    return verdict === true
+  }
+
+  #remember(type: string, action: HubAction, allowed: boolean): void {
+    if (this.#authorized.size >= MAX_AUTH_CACHE) this.#authorized.clear()
+    this.#authorized.set(action + type, allowed)
+  }
+
+  #refuse(type: string, action: HubAction): void {
+    const error = new EventwireError('ERR_UNAUTHORIZED', `not allowed to ${action} "${type}"`, {
+      eventType: type,
+    })
+    this.hub.peerError(this, error)
+  }
+
+  #hello(frame: Frame): boolean {
+    if (frame.kind !== 'hello') {
+      this.hub.peerError(
+        this,
+        new EventwireError('ERR_FRAME_MALFORMED', 'the first frame must be a hello'),
+        CLOSE_PROTOCOL_ERROR,
+      )
+      return false
+    }
+    if (frame.version !== PROTOCOL_VERSION) {
+      const error = new EventwireError(
+        'ERR_PROTOCOL_VERSION',
+        `protocol version ${frame.version} is not supported (hub speaks ${PROTOCOL_VERSION})`,
+      )
+      this.hub.peerError(this, error, CLOSE_PROTOCOL_ERROR)
+      return false
+    }
+    this.#hasHello = true
+    this.writer.writeControl(encodeHello(this.hub.nodeId))
+    return true
+  }
+
+  #apply(frame: Frame): void {
+    switch (frame.kind) {
+      case 'event':
+        this.hub.relay(this, frame.type, frame.origin, frame.detail)
+        return
+      case 'sub':
+        this.hub.subscribe(this, frame.type)
+        return
+      case 'unsub':
+        this.hub.unsubscribe(this, frame.type)
+        return
+      case 'ping':
+        this.writer.writeControl(encodePong(frame.id))
+        return
+      case 'pong':
+        return
+      case 'hello':
+        this.hub.peerError(this, new EventwireError('ERR_FRAME_MALFORMED', 'hello sent twice'))
+        return
+      case 'error':
+        this.hub.report(new EventwireError(frame.code, `spoke ${this.info.id} reported: ${frame.message}`))
+        return
+    }
+  }
+}

@@ -1,0 +1,44 @@
+export type { Backoff, ReconnectOptions } from './backoff.js'
+export { backoffDelayMs } from './backoff.js'
+export type { EventwireErrorCode, EventwireErrorOptions } from './errors.js'
+export { EventwireError, isEventwireErrorCode } from './errors.js'
+export type { DecodeResult, Frame, FrameLimits } from './frame.js'
+export {
+  DEFAULT_FRAME_LIMITS,
+  decodeFrames,
+  encodeBatch,
+  encodeError,
+  encodeEvent,
+  encodeHello,
+  encodePing,
+  encodePong,
+  encodeSub,
+  encodeUnsub,
+  PROTOCOL_VERSION,
+} from './frame.js'
+export type { AuthorizeRequest, HubAction, HubConnection, HubConnectionInfo, HubOptions } from './hub.js'
+export { Hub } from './hub.js'
+export type { Link, LinkCloseInfo } from './link.js'
+export {
+  CLOSE_GOING_AWAY,
+  CLOSE_HEARTBEAT_TIMEOUT,
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_NORMAL,
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_PROTOCOL_ERROR,
+  CLOSE_TOO_LARGE,
+  CLOSE_TRY_AGAIN_LATER,
+  createNodeId,
+} from './link.js'
+export type { LinkWriterOptions, OverflowPolicy } from './link-writer.js'
+export { LinkWriter } from './link-writer.js'
+export type { MemoryConnector } from './memory-link.js'
+export { createMemoryConnector } from './memory-link.js'
+export type { ListenerRegistryOptions } from './registry.js'
+export { assertEvent, ListenerRegistry } from './registry.js'
+export type { ErrorSink } from './report.js'
+export { createErrorSink, createStats, createStatusSink } from './report.js'
+export { jsonSerializer } from './serializer.js'
+export type { SpokeConnector, SpokeLinkHandlers, SpokeOptions } from './spoke.js'
+export { Spoke } from './spoke.js'
+export type * from './types.js'

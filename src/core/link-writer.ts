@@ -1,0 +1,166 @@
+import { EventwireError } from './errors.js'
+import { encodeBatch } from './frame.js'
+import type { Link } from './link.js'
+
+/** What to do when a link's outbound queue is full. */
+export type OverflowPolicy = 'drop-newest' | 'drop-oldest' | 'close'
+
+export interface LinkWriterOptions {
+  /**
+   * Most bytes queued for the link (ours plus the platform's send buffer) before `overflow` applies.
+   * @default 8 MiB
+   */
+  maxBufferedBytes: number
+  /** @default 'drop-oldest' */
+  overflow: OverflowPolicy
+  /** Called for each event frame dropped by the policy. */
+  onDrop: (events: number) => void
+  /** Called once when the policy is `close` and the limit is passed. */
+  onOverflowClose: (error: EventwireError) => void
+}
+
+/** Largest batch written at once; a larger backlog goes out as several batches. */
+const MAX_BATCH_CHARS = 256 * 1024
+/** While the platform buffers more than this, frames wait in our queue, where the policy can act. */
+const PLATFORM_HIGH_WATER_BYTES = 1024 * 1024
+/** How often a blocked writer checks the platform buffer when the link reports no drain. */
+const BLOCKED_RETRY_MS = 5
+
+/**
+ * Per-link outbound queue with per-tick batching: the first frame of a tick schedules one microtask
+ * flush, so everything written in the same tick leaves as one batch frame, and a lone frame leaves at the
+ * end of the current task (batching adds no timer delay when there is nothing to batch). The queue is
+ * bounded: past `maxBufferedBytes` the overflow policy drops or closes, and counts.
+ */
+export class LinkWriter {
+  readonly #link: Link
+  readonly #options: LinkWriterOptions
+  #frames: string[] = []
+  /** Parallel to #frames: true for event frames (droppable), false for control frames. */
+  #isEvent: boolean[] = []
+  #queuedChars = 0
+  #isScheduled = false
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #isClosed = false
+
+  constructor(link: Link, options: LinkWriterOptions) {
+    this.#link = link
+    this.#options = options
+  }
+
+  /** Queues an event frame; returns false when the overflow policy dropped it or closed the link. */
+  writeEvent(frame: string): boolean {
+    if (this.#isClosed) return false
+    if (this.#queuedChars + frame.length + this.#platformBytes() > this.#options.maxBufferedBytes) {
+      if (!this.#makeRoom(frame.length)) return false
+    }
+    this.#push(frame, true)
+    return true
+  }
+
+  /** Queues a control frame (sub, unsub, ping, pong, error, hello); never dropped by the policy. */
+  writeControl(frame: string): void {
+    if (this.#isClosed) return
+    this.#push(frame, false)
+  }
+
+  /** Writes what is queued now, as one batch where possible. */
+  flush(): void {
+    this.#isScheduled = false
+    if (this.#isClosed || this.#frames.length === 0) return
+    if (this.#platformBytes() > PLATFORM_HIGH_WATER_BYTES) {
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined
+        this.flush()
+      }, BLOCKED_RETRY_MS)
+      return
+    }
+    const frames = this.#frames
+    let start = 0
+    while (start < frames.length) {
+      let end = start
+      let chars = 0
+      while (end < frames.length && (end === start || chars + frames[end]!.length <= MAX_BATCH_CHARS)) {
+        chars += frames[end]!.length
+        end++
+      }
+      this.#link.send(end - start === 1 ? frames[start]! : encodeBatch(frames.slice(start, end)))
+      start = end
+    }
+    this.#frames = []
+    this.#isEvent = []
+    this.#queuedChars = 0
+  }
+
+  /** The platform buffer drained: write what waits. */
+  drained(): void {
+    if (this.#retryTimer !== undefined) {
+      clearTimeout(this.#retryTimer)
+      this.#retryTimer = undefined
+    }
+    this.flush()
+  }
+
+  /** Bytes waiting in this queue (not counting the platform buffer). */
+  get queuedBytes(): number {
+    return this.#queuedChars
+  }
+
+  /** Stops writing and forgets the queue (after the link closed). */
+  dispose(): void {
+    this.#isClosed = true
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+    this.#frames = []
+    this.#isEvent = []
+    this.#queuedChars = 0
+  }
+
+  #push(frame: string, isEvent: boolean): void {
+    this.#frames.push(frame)
+    this.#isEvent.push(isEvent)
+    this.#queuedChars += frame.length
+    if (!this.#isScheduled) {
+      this.#isScheduled = true
+      queueMicrotask(() => this.flush())
+    }
+  }
+
+  #platformBytes(): number {
+    return this.#link.bufferedBytes?.() ?? 0
+  }
+
+  /** Applies the overflow policy; true when the new frame may be queued. */
+  #makeRoom(incoming: number): boolean {
+    const { overflow, maxBufferedBytes, onDrop } = this.#options
+    if (overflow === 'close') {
+      this.dispose()
+      this.#options.onOverflowClose(
+        new EventwireError('ERR_OVERFLOW', `more than ${maxBufferedBytes} bytes queued for a slow peer`),
+      )
+      return false
+    }
+    if (overflow === 'drop-oldest') {
+      const budget = maxBufferedBytes - this.#platformBytes() - incoming
+      const frames: string[] = []
+      const isEvent: boolean[] = []
+      let dropped = 0
+      for (let i = 0; i < this.#frames.length; i++) {
+        const frame = this.#frames[i]!
+        if (this.#isEvent[i] && this.#queuedChars > budget) {
+          this.#queuedChars -= frame.length
+          dropped++
+          continue
+        }
+        frames.push(frame)
+        isEvent.push(this.#isEvent[i]!)
+      }
+      this.#frames = frames
+      this.#isEvent = isEvent
+      if (dropped > 0) onDrop(dropped)
+      if (this.#queuedChars <= budget) return true
+    }
+    onDrop(1)
+    return false
+  }
+}

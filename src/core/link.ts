@@ -1,0 +1,41 @@
+/**
+ * A link is all a hub/spoke transport supplies: a way to send one encoded frame, a way to close, and
+ * optionally how many bytes are still waiting in the platform's send buffer. Decoding, routing,
+ * batching, authorization and overflow stay in the core Hub and Spoke.
+ */
+export interface Link {
+  /** Sends one encoded frame (text). Must not throw for a closed link; drop the data instead. */
+  send(data: string): void
+  /** Closes the link; the transport then reports `closed()` to the core side. */
+  close(code: number, reason: string): void
+  /** Bytes accepted by `send` but not yet written to the network (e.g. `WebSocket.bufferedAmount`). */
+  bufferedBytes?(): number
+}
+
+export interface LinkCloseInfo {
+  code?: number
+  reason?: string
+  error?: Error
+}
+
+/** Close codes (WebSocket numbering, used by every link). */
+export const CLOSE_NORMAL = 1000
+export const CLOSE_GOING_AWAY = 1001
+export const CLOSE_PROTOCOL_ERROR = 1002
+export const CLOSE_POLICY_VIOLATION = 1008
+export const CLOSE_TOO_LARGE = 1009
+export const CLOSE_INTERNAL_ERROR = 1011
+export const CLOSE_TRY_AGAIN_LATER = 1013
+/** Application code: the peer stopped answering heartbeats. */
+export const CLOSE_HEARTBEAT_TIMEOUT = 4000
+
+/** A random id naming one node of a topology (the origin of its events). */
+export function createNodeId(): string {
+  const bytes = new Uint8Array(9)
+  globalThis.crypto.getRandomValues(bytes)
+  let id = ''
+  for (const byte of bytes) id += ALPHABET[byte & 63]
+  return id
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'

@@ -1,0 +1,483 @@
+import { type Backoff, backoffDelayMs, type ReconnectOptions, readBackoff } from './backoff.js'
+import { EventwireError, invalidOption } from './errors.js'
+import {
+  decodeFrames,
+  encodeEvent,
+  encodeHello,
+  encodePing,
+  encodePong,
+  encodeSub,
+  encodeUnsub,
+  type Frame,
+  type FrameLimits,
+  isValidType,
+  PROTOCOL_VERSION,
+} from './frame.js'
+import { CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, createNodeId, type Link, type LinkCloseInfo } from './link.js'
+import { LinkWriter, type OverflowPolicy } from './link-writer.js'
+import {
+  readFunction,
+  readLimits,
+  readNonNegativeInteger,
+  readOptionsObject,
+  readOverflow,
+  readPositiveInteger,
+  readSerializer,
+} from './options.js'
+import { assertEvent, ListenerRegistry } from './registry.js'
+import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
+import type {
+  EventwireStats,
+  EventwireStatus,
+  ListenerOptions,
+  NetworkEventTarget,
+  NetworkEventTargetOptions,
+  Serializer,
+  TypedEvent,
+  TypedEventListenerOrEventListenerObject,
+} from './types.js'
+
+/** What a transport calls as its link to the hub reports activity. */
+export interface SpokeLinkHandlers {
+  /** Hand every message read from the link here, in order. */
+  receive(data: string): void
+  /** The link closed or failed; call once. */
+  closed(info?: LinkCloseInfo): void
+  /** The platform's send buffer drained (optional: the spoke also polls). */
+  drained(): void
+}
+
+/**
+ * Opens one link to the hub: return (or resolve to) the link once it is open, throw (or reject) if it
+ * cannot be opened. Called again for every reconnect; `signal` aborts when the spoke closes meanwhile.
+ */
+export type SpokeConnector = (handlers: SpokeLinkHandlers, signal: AbortSignal) => Link | Promise<Link>
+
+export interface SpokeOptions extends NetworkEventTargetOptions {
+  /** Opens a link to the hub; supplied by the transport. */
+  connect: SpokeConnector
+  /** Origin id of events dispatched here. @default random */
+  nodeId?: string
+  /** Frame size, type length and batch limits. @see FrameLimits */
+  limits?: Partial<FrameLimits>
+  /** Backoff between reconnect attempts, or `false` to close for good when the link is lost. */
+  reconnect?: ReconnectOptions | false
+  /** How often a ping goes to the hub, in ms; 0 disables heartbeats. @default 15_000 */
+  heartbeatIntervalMs?: number
+  /**
+   * A link silent for this long (no frame at all, pongs included) is declared dead and replaced.
+   * @default 2 × heartbeatIntervalMs
+   */
+  heartbeatTimeoutMs?: number
+  /**
+   * Events kept while disconnected and sent after the next connect; past it the oldest are dropped and
+   * counted. 0 drops every event dispatched while offline (at-most-once, stated plainly).
+   * @default 0
+   */
+  offlineQueueSize?: number
+  /** Most bytes queued toward the hub before `overflow` applies. @default 8 MiB */
+  maxBufferedBytes?: number
+  /** @default 'drop-oldest' */
+  overflow?: OverflowPolicy
+}
+
+type SpokeState = 'connecting' | 'handshake' | 'connected' | 'waiting' | 'closed'
+
+interface FlushWaiter {
+  id: number
+  resolve: () => void
+  reject: (error: Error) => void
+}
+
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+/**
+ * A spoke of a hub-and-spoke topology, independent of any transport: local listeners plus one link to the
+ * hub that carries its interest (sub/unsub) and events both ways. Reconnects with backoff, resubscribes
+ * every live type, reports a `gap` after each reconnect, and detects dead links with heartbeats.
+ */
+export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEventTarget<TEvent> {
+  readonly nodeId: string
+  readonly ready: Promise<void>
+  readonly #registry: ListenerRegistry
+  readonly #stats = createStats()
+  readonly #reportError: ErrorSink
+  readonly #reportStatus: (status: EventwireStatus) => void
+  readonly #serializer: Serializer
+  readonly #limits: FrameLimits
+  readonly #connect: SpokeConnector
+  readonly #backoff: Backoff | undefined
+  readonly #heartbeatIntervalMs: number
+  readonly #heartbeatTimeoutMs: number
+  readonly #offlineQueueSize: number
+  readonly #maxBufferedBytes: number
+  readonly #overflow: OverflowPolicy
+  #resolveReady!: () => void
+  #rejectReady!: (error: Error) => void
+  #isReady = false
+
+  #state: SpokeState = 'connecting'
+  /** Bumped whenever a link is abandoned, so late callbacks of an old link are ignored. */
+  #serial = 0
+  #link: Link | undefined
+  #writer: LinkWriter | undefined
+  #dial: AbortController | undefined
+  #attempt = 0
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  #lastReceivedAt = 0
+  #disconnectedAt: number | undefined
+  #handshakePingId = 0
+  #nextPingId = 0
+  #flushWaiters: FlushWaiter[] = []
+  #offline: string[] = []
+
+  constructor(options: SpokeOptions) {
+    const opts = readOptionsObject(options, 'Spoke')
+    this.#reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.#reportError)
+    const connect = readFunction<SpokeConnector>('connect', opts.connect)
+    if (connect === undefined) invalidOption('connect', 'a function', undefined)
+    this.#connect = connect
+    this.#serializer = readSerializer(opts.serializer)
+    this.#limits = readLimits(opts.limits)
+    this.#backoff = opts.reconnect === false ? undefined : readBackoff(opts.reconnect)
+    this.#heartbeatIntervalMs = readNonNegativeInteger(
+      'heartbeatIntervalMs',
+      opts.heartbeatIntervalMs,
+      15_000,
+    )
+    this.#heartbeatTimeoutMs = readPositiveInteger(
+      'heartbeatTimeoutMs',
+      opts.heartbeatTimeoutMs,
+      Math.max(1, this.#heartbeatIntervalMs * 2),
+    )
+    this.#offlineQueueSize = readNonNegativeInteger('offlineQueueSize', opts.offlineQueueSize, 0)
+    this.#maxBufferedBytes = readPositiveInteger(
+      'maxBufferedBytes',
+      opts.maxBufferedBytes,
+      DEFAULT_MAX_BUFFERED_BYTES,
+    )
+    this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
+    this.nodeId = opts.nodeId ?? createNodeId()
+    this.#registry = new ListenerRegistry({
+      owner: this,
+      onListenerError: this.#reportError,
+      onInterest: (type, isInterested) => this.#interest(type, isInterested),
+    })
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#resolveReady = resolve
+      this.#rejectReady = reject
+    })
+    // `ready` may never be awaited; its rejection on close must not become an unhandled rejection.
+    this.ready.catch(() => {})
+    this.#open()
+  }
+
+  addEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: ListenerOptions | boolean,
+  ): void {
+    if (this.#state === 'closed') return
+    this.#registry.add(this.#checkType(type), callback, options)
+  }
+
+  removeEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: { capture?: boolean } | boolean,
+  ): void {
+    this.#registry.remove(String(type), callback, options)
+  }
+
+  /** Delivers to local listeners synchronously and sends the event to the hub for everyone else. */
+  dispatchEvent(event: TEvent): boolean {
+    assertEvent(event)
+    this.#stats.dispatched++
+    if (this.#state !== 'closed') {
+      // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
+      const frame = encodeEvent(this.#checkType(event.type), this.nodeId, event.detail, this.#serializer)
+      this.#send(frame)
+    }
+    this.#stats.delivered += this.#registry.deliver(event)
+    return !event.defaultPrevented
+  }
+
+  flush(): Promise<void> {
+    if (this.#state === 'closed')
+      return Promise.reject(new EventwireError('ERR_CLOSED', 'the spoke is closed'))
+    const id = ++this.#nextPingId
+    if (this.#writer !== undefined) this.#writer.writeControl(encodePing(id))
+    // Offline, the ping of the next handshake has a larger id and answers this waiter.
+    return new Promise((resolve, reject) => this.#flushWaiters.push({ id, resolve, reject }))
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    this.#serial++
+    this.#dial?.abort()
+    this.#stopTimers()
+    if (this.#writer !== undefined) {
+      this.#writer.flush()
+      this.#writer.dispose()
+      this.#link?.close(CLOSE_NORMAL, 'closed')
+    }
+    this.#link = undefined
+    this.#writer = undefined
+    this.#offline = []
+    this.#stats.connections = 0
+    this.#registry.clear()
+    const closed = new EventwireError('ERR_CLOSED', 'the spoke is closed')
+    for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(closed)
+    if (!this.#isReady) this.#rejectReady(closed)
+    this.#reportStatus({ type: 'closed' })
+  }
+
+  stats(): EventwireStats {
+    return { ...this.#stats, subscriptions: this.#registry.types().length }
+  }
+
+  // --- connection lifecycle ---
+
+  #open(): void {
+    const serial = ++this.#serial
+    this.#state = 'connecting'
+    this.#reportStatus({ type: 'connecting' })
+    const dial = new AbortController()
+    this.#dial = dial
+    const handlers: SpokeLinkHandlers = {
+      receive: (data) => {
+        if (serial === this.#serial) this.#receive(data)
+      },
+      closed: (info) => {
+        if (serial === this.#serial) this.#lost(info ?? {})
+      },
+      drained: () => {
+        if (serial === this.#serial) this.#writer?.drained()
+      },
+    }
+    let opening: Link | Promise<Link>
+    try {
+      opening = this.#connect(handlers, dial.signal)
+    } catch (error) {
+      this.#lost({ error: toError(error) })
+      return
+    }
+    Promise.resolve(opening).then(
+      (link) => {
+        if (serial !== this.#serial) link.close(CLOSE_NORMAL, 'abandoned')
+        else this.#opened(link)
+      },
+      (error: unknown) => {
+        if (serial === this.#serial) this.#lost({ error: toError(error) })
+      },
+    )
+  }
+
+  #opened(link: Link): void {
+    this.#dial = undefined
+    this.#link = link
+    const writer = new LinkWriter(link, {
+      maxBufferedBytes: this.#maxBufferedBytes,
+      overflow: this.#overflow,
+      onDrop: (events) => {
+        this.#stats.dropped += events
+      },
+      onOverflowClose: (error) => {
+        this.#reportError(error)
+        link.close(CLOSE_NORMAL, 'overflow')
+        this.#lost({ error })
+      },
+    })
+    this.#writer = writer
+    this.#state = 'handshake'
+    this.#stats.connections = 1
+    this.#lastReceivedAt = Date.now()
+    writer.writeControl(encodeHello(this.nodeId))
+    for (const type of this.#registry.types()) writer.writeControl(encodeSub(type))
+    for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
+    this.#handshakePingId = ++this.#nextPingId
+    writer.writeControl(encodePing(this.#handshakePingId))
+    this.#startHeartbeat()
+  }
+
+  #lost(info: LinkCloseInfo): void {
+    if (this.#state === 'closed') return
+    this.#serial++
+    this.#stopTimers()
+    this.#writer?.dispose()
+    this.#writer = undefined
+    this.#link = undefined
+    this.#dial = undefined
+    const wasLinked = this.#stats.connections > 0
+    this.#stats.connections = 0
+    if (wasLinked && this.#isReady) this.#disconnectedAt ??= Date.now()
+    const error =
+      info.error ??
+      (info.code === undefined
+        ? undefined
+        : new EventwireError('ERR_CONNECTION', `link closed (${info.code})`))
+    this.#reportStatus(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error })
+    if (this.#backoff === undefined) {
+      void this.close()
+      return
+    }
+    const delayMs = backoffDelayMs(this.#backoff, this.#attempt++)
+    this.#state = 'waiting'
+    this.#reportStatus({ type: 'reconnecting', attempt: this.#attempt, delayMs })
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined
+      this.#open()
+    }, delayMs)
+  }
+
+  #connected(): void {
+    this.#state = 'connected'
+    this.#attempt = 0
+    this.#reportStatus({ type: 'connected' })
+    if (!this.#isReady) {
+      this.#isReady = true
+      this.#resolveReady()
+    } else if (this.#disconnectedAt !== undefined) {
+      this.#stats.reconnects++
+      this.#reportStatus({ type: 'gap', since: this.#disconnectedAt, until: Date.now() })
+    }
+    this.#disconnectedAt = undefined
+  }
+
+  #startHeartbeat(): void {
+    if (this.#heartbeatIntervalMs === 0) return
+    this.#heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.#lastReceivedAt > this.#heartbeatTimeoutMs) {
+        const error = new EventwireError(
+          'ERR_TIMEOUT',
+          `no frame from the hub for ${this.#heartbeatTimeoutMs} ms`,
+        )
+        this.#link?.close(CLOSE_HEARTBEAT_TIMEOUT, 'heartbeat timeout')
+        this.#lost({ code: CLOSE_HEARTBEAT_TIMEOUT, error })
+        return
+      }
+      this.#writer?.writeControl(encodePing(++this.#nextPingId))
+    }, this.#heartbeatIntervalMs)
+    unrefTimer(this.#heartbeatTimer)
+  }
+
+  #stopTimers(): void {
+    if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer)
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer)
+    this.#heartbeatTimer = undefined
+    this.#reconnectTimer = undefined
+  }
+
+  // --- frames ---
+
+  #send(frame: string): void {
+    if (this.#writer !== undefined) {
+      if (this.#writer.writeEvent(frame)) this.#stats.sent++
+      return
+    }
+    if (this.#offlineQueueSize === 0) {
+      this.#stats.dropped++
+      return
+    }
+    this.#offline.push(frame)
+    if (this.#offline.length > this.#offlineQueueSize) {
+      this.#offline.shift()
+      this.#stats.dropped++
+    }
+  }
+
+  #interest(type: string, isInterested: boolean): void {
+    this.#writer?.writeControl(isInterested ? encodeSub(type) : encodeUnsub(type))
+  }
+
+  #receive(data: string): void {
+    this.#lastReceivedAt = Date.now()
+    const result = decodeFrames(data, this.#limits, this.#serializer)
+    if (!result.ok) {
+      this.#stats.dropped++
+      this.#reportError(result.error)
+      return
+    }
+    for (const frame of result.frames) {
+      if (this.#state === 'closed') return
+      this.#apply(frame)
+    }
+  }
+
+  #apply(frame: Frame): void {
+    switch (frame.kind) {
+      case 'event':
+        // The hub never echoes an event to its origin; this guards against a misbehaving relay.
+        if (frame.origin === this.nodeId) return
+        this.#stats.received++
+        if (this.#registry.has(frame.type)) {
+          this.#stats.delivered += this.#registry.deliver(
+            new CustomEvent(frame.type, { detail: frame.detail }),
+          )
+        }
+        return
+      case 'pong':
+        this.#pong(frame.id)
+        return
+      case 'ping':
+        this.#writer?.writeControl(encodePong(frame.id))
+        return
+      case 'error':
+        this.#reportError(
+          new EventwireError(frame.code, `hub reported: ${frame.message}`, { eventType: frame.eventType }),
+        )
+        return
+      case 'hello':
+        if (frame.version !== PROTOCOL_VERSION) {
+          this.#reportError(
+            new EventwireError(
+              'ERR_PROTOCOL_VERSION',
+              `the hub speaks protocol ${frame.version}, not ${PROTOCOL_VERSION}`,
+            ),
+          )
+          void this.close()
+        }
+        return
+      case 'sub':
+      case 'unsub':
+        this.#stats.dropped++
+        this.#reportError(
+          new EventwireError('ERR_FRAME_MALFORMED', `a hub does not send ${frame.kind} frames`),
+        )
+        return
+    }
+  }
+
+  #pong(id: number): void {
+    if (this.#state === 'handshake' && id >= this.#handshakePingId) this.#connected()
+    if (this.#flushWaiters.length === 0) return
+    const waiting: FlushWaiter[] = []
+    for (const waiter of this.#flushWaiters) {
+      if (waiter.id <= id) waiter.resolve()
+      else waiting.push(waiter)
+    }
+    this.#flushWaiters = waiting
+  }
+
+  #checkType(type: unknown): string {
+    const name = String(type)
+    if (!isValidType(name, this.#limits)) {
+      throw new EventwireError(
+        'ERR_INVALID_OPTION',
+        `event type must be a string of 1 to ${this.#limits.maxTypeLength} characters`,
+      )
+    }
+    return name
+  }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new EventwireError('ERR_CONNECTION', String(error))
+}
+
+function unrefTimer(timer: unknown): void {
+  ;(timer as { unref?: () => void }).unref?.()
+}

@@ -1,0 +1,122 @@
+/**
+ * The contract every eventwire target keeps: the Web-standard listener trio with typed event names and
+ * details. Structurally identical to `@graphql-yoga/typed-event-target`, so targets are assignable both
+ * ways and work as the `eventTarget` of yoga's `createPubSub`.
+ */
+
+/** A `CustomEvent` whose `type` is narrowed to a literal event name. */
+export type TypedEvent<TType extends string = string, TDetail = unknown> = Omit<
+  CustomEvent<TDetail>,
+  'detail' | 'type'
+> & {
+  readonly type: TType
+  readonly detail: TDetail
+}
+
+export type TypedEventListener<TEvent extends TypedEvent> = (evt: TEvent) => void
+
+export interface TypedEventListenerObject<TEvent extends TypedEvent> {
+  handleEvent(object: TEvent): void
+}
+
+export type TypedEventListenerOrEventListenerObject<TEvent extends TypedEvent> =
+  | TypedEventListener<TEvent>
+  | TypedEventListenerObject<TEvent>
+
+/** Options of `addEventListener`; a boolean means `capture`, as in the DOM. */
+export interface ListenerOptions {
+  /** Remove the listener after its first call. */
+  once?: boolean
+  /** Remove the listener when this signal aborts; an already aborted signal adds nothing. */
+  signal?: AbortSignal
+  /** Kept only as part of the listener's identity, as in the DOM: there is no tree to capture through. */
+  capture?: boolean
+  /** Accepted for DOM compatibility; it changes nothing here. */
+  passive?: boolean
+}
+
+/**
+ * Structurally an `EventTarget`: anything that accepts one accepts this. Listener signatures follow
+ * `@graphql-yoga/typed-event-target` so each type is assignable to the other.
+ */
+export interface TypedEventTarget<TEvent extends TypedEvent> extends EventTarget {
+  addEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: ListenerOptions | boolean,
+  ): void
+  dispatchEvent(event: TEvent): boolean
+  removeEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: { capture?: boolean } | boolean,
+  ): void
+}
+
+/** Counters every target keeps; a snapshot is returned by `stats()`. */
+export interface EventwireStats {
+  /** Events handed to `dispatchEvent` on this node. */
+  dispatched: number
+  /** Listener calls made on this node (local and remote events). */
+  delivered: number
+  /** Messages written to the network (a batch counts once per event it carries). */
+  sent: number
+  /** Events received from the network. */
+  received: number
+  /** Events or frames dropped: malformed input, overflow, offline without a queue, refused. */
+  dropped: number
+  /** Links currently open (a hub counts its spokes, a spoke its hub). */
+  connections: number
+  /** Event types this node currently has interest in on the network. */
+  subscriptions: number
+  /** Successful reconnects after the first connect. */
+  reconnects: number
+  /** Errors reported through `onError`. */
+  errors: number
+}
+
+/** Lifecycle status of a network target, a union on `type`. Never dispatched as an application event. */
+export type EventwireStatus =
+  | { type: 'connecting' }
+  | { type: 'connected' }
+  | { type: 'disconnected'; error?: Error }
+  | { type: 'reconnecting'; attempt: number; delayMs: number }
+  /**
+   * Delivery resumed after an interruption: events dispatched elsewhere between `since` and `until`
+   * (epoch ms) may have been lost. Refetch state if it matters.
+   */
+  | { type: 'gap'; since: number; until: number }
+  | { type: 'closed' }
+
+/** Turns event details into text for the wire and back. Both ends of a topology must use the same one. */
+export interface Serializer {
+  stringify(value: unknown): string
+  parse(text: string): unknown
+}
+
+/** Options every network target shares. */
+export interface NetworkEventTargetOptions {
+  /**
+   * Encodes event details for the wire. Both ends must use the same serializer.
+   * @default JSON
+   */
+  serializer?: Serializer
+  /** Receives every asynchronous error (network, decode, listener threw). */
+  onError?: (error: import('./errors.js').EventwireError) => void
+  /** Receives lifecycle changes: connecting, connected, disconnected, reconnecting, gap, closed. */
+  onStatus?: (status: EventwireStatus) => void
+}
+
+/** Lifecycle surface shared by network targets. */
+export interface NetworkEventTarget<TEvent extends TypedEvent> extends TypedEventTarget<TEvent> {
+  /** Resolves once connected and the current interest is registered; rejects if closed first. */
+  readonly ready: Promise<void>
+  /**
+   * Resolves once everything this node sent so far (events, subscriptions) has been processed by the
+   * other side. Use it to know a new listener's interest has reached the network.
+   */
+  flush(): Promise<void>
+  /** Stops the target: idempotent, releases every socket, timer and listener it owns. */
+  close(): Promise<void>
+  stats(): EventwireStats
+}

@@ -1,0 +1,6 @@
+/**
+ * eventwire: one `TypedEventTarget` interface over every transport. The root entry holds the core (types,
+ * registry, errors, frame codec, transport-neutral Hub and Spoke) and imports no optional dependency.
+ * @module
+ */
+export * from './core/index.js'

@@ -1,0 +1,18 @@
+import { defineConfig } from 'tsup'
+
+// One entry per public subpath (package.json "exports"); each heavy dependency stays external so the
+// root entry never loads ioredis, ws, hono or iroh.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'event-target-in-process/index': 'src/event-target-in-process/index.ts',
+    'testing/index': 'src/testing/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'es2022',
+  splitting: true,
+  treeshake: true,
+})
