@@ -1,0 +1,318 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { EventwireError } from '../core/errors.js'
+import type { EventwireStats, TypedEvent, TypedEventTarget } from '../core/types.js'
+import { waitFor } from './wait-for.js'
+
+/** One node of a topology under test: any target, with the lifecycle surface where it has one. */
+export interface ConformanceNode extends TypedEventTarget<TypedEvent> {
+  flush?(): Promise<void>
+  stats?(): EventwireStats
+}
+
+export interface ConformanceTopology {
+  /** The nodes, each a separate participant of one topology (they may share state, as in-process does). */
+  nodes: readonly ConformanceNode[]
+  /**
+   * Resolves once every listener added so far is known to the whole topology.
+   * @default `flush()` on every node that has it
+   */
+  settle?(): Promise<void>
+  /** Closes every node and frees every resource the topology holds. */
+  close(): Promise<void>
+}
+
+export interface TopologyContext {
+  /** How many nodes the test needs (at least 3). */
+  nodeCount: number
+  /** Give this to every node as its `onError`: the suite asserts on what arrives. */
+  onError: (error: EventwireError) => void
+}
+
+/** What differs between transports, stated as capabilities rather than names. */
+export interface ConformanceCapabilities {
+  /** Largest detail (a string of this many characters) the round-trip test sends. @default 1_000_000 */
+  maxPayloadChars?: number
+  /** How long one delivery wait may take, in ms. @default 10_000 */
+  timeoutMs?: number
+}
+
+interface Received {
+  node: number
+  type: string
+  detail: unknown
+}
+
+/**
+ * Registers the conformance suite for one transport: every guarantee of docs/guarantees.md, asserted end
+ * to end on real parts. `createTopology` is called once per test with the node count it needs.
+ */
+export function describeConformance(
+  name: string,
+  createTopology: (context: TopologyContext) => Promise<ConformanceTopology>,
+  capabilities: ConformanceCapabilities = {},
+): void {
+  const maxPayloadChars = capabilities.maxPayloadChars ?? 1_000_000
+  const timeoutMs = capabilities.timeoutMs ?? 10_000
+
+  describe(`conformance: ${name}`, () => {
+    let topology: ConformanceTopology | undefined
+    let errors: EventwireError[] = []
+
+    async function open(
+      nodeCount = 3,
+    ): Promise<{ nodes: readonly ConformanceNode[]; settle: () => Promise<void> }> {
+      const created = await createTopology({ nodeCount, onError: (error) => errors.push(error) })
+      topology = created
+      expect(created.nodes.length).toBeGreaterThanOrEqual(nodeCount)
+      const settle = async () => {
+        if (created.settle) await created.settle()
+        else await Promise.all(created.nodes.map((node) => node.flush?.()))
+      }
+      await settle()
+      return { nodes: created.nodes, settle }
+    }
+
+    const until = (check: () => boolean, message: string) => waitFor(check, { timeoutMs, message })
+
+    beforeEach(() => {
+      errors = []
+    })
+
+    afterEach(async () => {
+      await topology?.close()
+      topology = undefined
+    })
+
+    it('delivers each dispatch exactly once to every listener on every node, the dispatcher included', async () => {
+      const { nodes, settle } = await open()
+      const received: Received[] = []
+      nodes.forEach((node, index) => {
+        node.addEventListener('greet', (event) =>
+          received.push({ node: index, type: event.type, detail: event.detail }),
+        )
+      })
+      await settle()
+      nodes.forEach((node, from) => {
+        node.dispatchEvent(new CustomEvent('greet', { detail: { from } }))
+        // Local listeners run synchronously, as with EventTarget.
+        expect(
+          received.filter((r) => r.node === from && (r.detail as { from: number }).from === from),
+        ).toHaveLength(1)
+      })
+      const expected = nodes.length * nodes.length
+      await until(() => received.length >= expected, `${expected} deliveries`)
+      await settle()
+      for (let node = 0; node < nodes.length; node++) {
+        const froms = received
+          .filter((r) => r.node === node)
+          .map((r) => (r.detail as { from: number }).from)
+          .sort((a, b) => a - b)
+        expect(froms).toEqual(nodes.map((_, from) => from))
+      }
+      expect(received).toHaveLength(expected)
+      expect(errors).toEqual([])
+    })
+
+    it('keeps per-dispatcher order over 1,000 events from concurrent dispatchers', async () => {
+      const { nodes, settle } = await open()
+      const count = 1_000
+      const seen = nodes.map(() => new Map<number, number[]>())
+      nodes.forEach((node, index) => {
+        node.addEventListener('seq', (event) => {
+          const { from, n } = event.detail as { from: number; n: number }
+          const list = seen[index]!.get(from) ?? []
+          list.push(n)
+          seen[index]!.set(from, list)
+        })
+      })
+      await settle()
+      const dispatchers = [0, nodes.length - 1]
+      for (let n = 0; n < count; n++) {
+        for (const from of dispatchers)
+          nodes[from]!.dispatchEvent(new CustomEvent('seq', { detail: { from, n } }))
+      }
+      const expected = Array.from({ length: count }, (_, n) => n)
+      await until(
+        () => seen.every((byFrom) => dispatchers.every((from) => (byFrom.get(from)?.length ?? 0) >= count)),
+        'every node received every event',
+      )
+      await settle()
+      for (const byFrom of seen) {
+        for (const from of dispatchers) expect(byFrom.get(from)).toEqual(expected)
+      }
+    })
+
+    it('honours once, signal, handleEvent with its this, and ignores duplicate adds', async () => {
+      const { nodes, settle } = await open()
+      const remote = nodes[1]!
+      const calls: string[] = []
+      remote.addEventListener('opt', () => calls.push('once'), { once: true })
+      const controller = new AbortController()
+      remote.addEventListener('opt', () => calls.push('signal'), { signal: controller.signal })
+      const aborted = new AbortController()
+      aborted.abort()
+      remote.addEventListener('opt', () => calls.push('pre-aborted'), { signal: aborted.signal })
+      const handler = {
+        label: 'object',
+        handleEvent(this: { label: string }) {
+          calls.push(this.label)
+        },
+      }
+      remote.addEventListener('opt', handler)
+      const twice = () => calls.push('twice')
+      remote.addEventListener('opt', twice)
+      remote.addEventListener('opt', twice)
+      const marks: number[] = []
+      remote.addEventListener('opt', (event) => marks.push(event.detail as number))
+      await settle()
+
+      nodes[0]!.dispatchEvent(new CustomEvent('opt', { detail: 1 }))
+      await until(() => marks.length === 1, 'first event')
+      controller.abort()
+      nodes[0]!.dispatchEvent(new CustomEvent('opt', { detail: 2 }))
+      await until(() => marks.length === 2, 'second event')
+      expect(marks).toEqual([1, 2])
+      expect(calls).toEqual(['once', 'signal', 'object', 'twice', 'object', 'twice'])
+    })
+
+    it('stops delivering to a removed listener while others on the node keep receiving', async () => {
+      const { nodes, settle } = await open()
+      const remote = nodes[2]!
+      const removed: unknown[] = []
+      const kept: unknown[] = []
+      const removedListener = (event: Event) => removed.push((event as CustomEvent).detail)
+      remote.addEventListener('rm', removedListener)
+      remote.addEventListener('rm', (event) => kept.push(event.detail))
+      await settle()
+      nodes[0]!.dispatchEvent(new CustomEvent('rm', { detail: 'a' }))
+      await until(() => kept.length === 1, 'first event')
+      remote.removeEventListener('rm', removedListener)
+      nodes[0]!.dispatchEvent(new CustomEvent('rm', { detail: 'b' }))
+      await until(() => kept.length === 2, 'second event')
+      expect(removed).toEqual(['a'])
+      expect(kept).toEqual(['a', 'b'])
+    })
+
+    it('resubscribes after the last listener left and a new one arrived (add, remove, add)', async () => {
+      const { nodes, settle } = await open()
+      const remote = nodes[1]!
+      const first = () => {}
+      remote.addEventListener('churn', first)
+      remote.removeEventListener('churn', first)
+      remote.addEventListener('churn', first)
+      remote.removeEventListener('churn', first)
+      await settle()
+      const got: unknown[] = []
+      remote.addEventListener('churn', (event) => got.push(event.detail))
+      await settle()
+      nodes[0]!.dispatchEvent(new CustomEvent('churn', { detail: 'back' }))
+      await until(() => got.length === 1, 'delivery after resubscribe')
+      await settle()
+      expect(got).toEqual(['back'])
+    })
+
+    it('keeps calling listeners after one throws and reports ERR_LISTENER_THREW', async () => {
+      const { nodes, settle } = await open()
+      const got: string[] = []
+      const boom = new Error('listener failure')
+      for (const node of nodes) {
+        node.addEventListener('throwing', () => {
+          throw boom
+        })
+        node.addEventListener('throwing', (event) => got.push(event.detail as string))
+      }
+      await settle()
+      nodes[0]!.dispatchEvent(new CustomEvent('throwing', { detail: 'still here' }))
+      await until(() => got.length === nodes.length, 'every node delivered')
+      expect(got).toEqual(nodes.map(() => 'still here'))
+      await until(() => errors.length >= nodes.length, 'errors reported')
+      const thrown = errors.filter((error) => error.code === 'ERR_LISTENER_THREW')
+      expect(thrown.length).toBeGreaterThanOrEqual(nodes.length)
+      expect(thrown.every((error) => error.cause === boom && error.eventType === 'throwing')).toBe(true)
+    })
+
+    it('round-trips details: nested, unicode, null, empty string, numbers, 1 MB', async () => {
+      const { nodes, settle } = await open()
+      const big = 'x'.repeat(maxPayloadChars - 16)
+      const payloads: unknown[] = [
+        { nested: { deep: [1, { deeper: [true, false, null] }] }, list: [] },
+        'héllo wörld ✓ 日本語 🚀 \u0000 \u2028',
+        null,
+        '',
+        0,
+        -1.5,
+        [1, 'two', { three: 3 }],
+        { big },
+      ]
+      const got: unknown[] = []
+      nodes[2]!.addEventListener('payload', (event) => got.push(event.detail))
+      await settle()
+      for (const detail of payloads) nodes[0]!.dispatchEvent(new CustomEvent('payload', { detail }))
+      await until(() => got.length === payloads.length, 'every payload')
+      expect(got).toEqual(payloads)
+    })
+
+    it('reserves no event name: control-like and odd names are ordinary events', async () => {
+      const { nodes, settle } = await open()
+      const names = [
+        'sub',
+        'unsub',
+        'ping',
+        'pong',
+        'hello',
+        'error',
+        '__proto__',
+        'constructor',
+        '0',
+        'a:b/c.d*',
+      ]
+      const got: string[] = []
+      for (const name of names) nodes[1]!.addEventListener(name, (event) => got.push(event.type))
+      await settle()
+      for (const name of names) nodes[0]!.dispatchEvent(new CustomEvent(name, { detail: name }))
+      await until(() => got.length === names.length, 'every name')
+      expect([...got].sort()).toEqual([...names].sort())
+    })
+
+    it('never dispatches lifecycle notices as application events', async () => {
+      const { nodes, settle } = await open()
+      const lifecycle = [
+        'open',
+        'close',
+        'connected',
+        'disconnected',
+        'reconnecting',
+        'gap',
+        'ready',
+        'message',
+      ]
+      const got: string[] = []
+      for (const node of nodes)
+        for (const name of lifecycle) node.addEventListener(name, () => got.push(name))
+      await settle()
+      const done: unknown[] = []
+      nodes[1]!.addEventListener('after', (event) => done.push(event.detail))
+      await settle()
+      nodes[0]!.dispatchEvent(new CustomEvent('after', { detail: 1 }))
+      await until(() => done.length === 1, 'a delivery')
+      expect(got).toEqual([])
+    })
+
+    it('counts dispatches and deliveries in stats()', async () => {
+      const { nodes, settle } = await open()
+      const withStats = nodes.filter((node) => typeof node.stats === 'function')
+      if (withStats.length === 0) return
+      const before = withStats.map((node) => node.stats!())
+      let calls = 0
+      for (const node of nodes) node.addEventListener('counted', () => calls++)
+      await settle()
+      nodes[0]!.dispatchEvent(new CustomEvent('counted'))
+      await until(() => calls === nodes.length, 'every node delivered')
+      const after = withStats.map((node) => node.stats!())
+      const dispatched = after.reduce((sum, s, i) => sum + s.dispatched - before[i]!.dispatched, 0)
+      const delivered = after.reduce((sum, s, i) => sum + s.delivered - before[i]!.delivered, 0)
+      expect(dispatched).toBeGreaterThanOrEqual(1)
+      expect(delivered).toBeGreaterThanOrEqual(1)
+    })
+  })
+}

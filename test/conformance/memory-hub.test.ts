@@ -1,0 +1,21 @@
+import { createMemoryConnector, Hub, Spoke } from '../../src/index.js'
+import { describeConformance } from '../../src/testing/index.js'
+
+// The core Hub and Spoke over in-memory links (one macrotask per hop): the hub/spoke logic proven before
+// any network transport. The hub is node 0, then the spokes.
+describeConformance('core hub with three in-memory spokes', async ({ nodeCount, onError }) => {
+  const hub = new Hub({ onError })
+  const connector = createMemoryConnector(hub)
+  const spokes = Array.from(
+    { length: Math.max(3, nodeCount - 1) },
+    () => new Spoke({ connect: connector.connect, onError, heartbeatIntervalMs: 0 }),
+  )
+  await Promise.all(spokes.map((spoke) => spoke.ready))
+  return {
+    nodes: [hub, ...spokes],
+    close: async () => {
+      await Promise.all(spokes.map((spoke) => spoke.close()))
+      await hub.close()
+    },
+  }
+})
