@@ -19,9 +19,12 @@ export interface LinkWriterOptions {
   onOverflowClose: (error: EventwireError) => void
 }
 
-/** Largest batch written at once; a larger backlog goes out as several batches. */
+/** Largest batch written at once; past it the queue is flushed inline rather than at the end of the tick. */
 const MAX_BATCH_CHARS = 256 * 1024
-/** While the platform buffers more than this, frames wait in our queue, where the policy can act. */
+/**
+ * While the platform buffers more than this, frames wait in our queue, where the policy can act. Capped
+ * at half of `maxBufferedBytes` so a small bound still leaves the queue room.
+ */
 const PLATFORM_HIGH_WATER_BYTES = 1024 * 1024
 /** How often a blocked writer checks the platform buffer when the link reports no drain. */
 const BLOCKED_RETRY_MS = 5
@@ -35,6 +38,8 @@ const BLOCKED_RETRY_MS = 5
 export class LinkWriter {
   readonly #link: Link
   readonly #options: LinkWriterOptions
+  readonly #highWaterBytes: number
+  readonly #inlineFlushChars: number
   #frames: string[] = []
   /** Parallel to #frames: true for event frames (droppable), false for control frames. */
   #isEvent: boolean[] = []
@@ -46,6 +51,8 @@ export class LinkWriter {
   constructor(link: Link, options: LinkWriterOptions) {
     this.#link = link
     this.#options = options
+    this.#highWaterBytes = Math.min(PLATFORM_HIGH_WATER_BYTES, Math.floor(options.maxBufferedBytes / 2))
+    this.#inlineFlushChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxBufferedBytes / 4))
   }
 
   /** Queues an event frame; returns false when the overflow policy dropped it or closed the link. */
@@ -68,7 +75,7 @@ export class LinkWriter {
   flush(): void {
     this.#isScheduled = false
     if (this.#isClosed || this.#frames.length === 0) return
-    if (this.#platformBytes() > PLATFORM_HIGH_WATER_BYTES) {
+    if (this.#platformBytes() > this.#highWaterBytes) {
       this.#retryTimer ??= setTimeout(() => {
         this.#retryTimer = undefined
         this.flush()
@@ -120,7 +127,9 @@ export class LinkWriter {
     this.#frames.push(frame)
     this.#isEvent.push(isEvent)
     this.#queuedChars += frame.length
-    if (!this.#isScheduled) {
+    // A burst larger than a batch leaves now, in several writes, instead of piling up until the tick ends.
+    if (this.#queuedChars >= this.#inlineFlushChars) this.flush()
+    else if (!this.#isScheduled) {
       this.#isScheduled = true
       queueMicrotask(() => this.flush())
     }

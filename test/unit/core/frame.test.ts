@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest'
+import { EventwireError } from '../../../src/core/errors.js'
+import {
+  DEFAULT_FRAME_LIMITS,
+  decodeFrames,
+  encodeBatch,
+  encodeError,
+  encodeEvent,
+  encodeHello,
+  encodePing,
+  encodePong,
+  encodeSub,
+  encodeUnsub,
+  PROTOCOL_VERSION,
+} from '../../../src/core/frame.js'
+import { jsonSerializer } from '../../../src/core/serializer.js'
+import type { Serializer } from '../../../src/core/types.js'
+
+function frames(data: string, serializer: Serializer = jsonSerializer) {
+  const result = decodeFrames(data, DEFAULT_FRAME_LIMITS, serializer)
+  if (!result.ok) throw result.error
+  return result.frames
+}
+
+function failure(data: unknown, limits = DEFAULT_FRAME_LIMITS) {
+  const result = decodeFrames(data as string, limits)
+  if (result.ok) throw new Error(`expected ${JSON.stringify(data)} to be rejected`)
+  return result.error
+}
+
+describe('frame codec', () => {
+  it('round-trips every frame kind', () => {
+    expect(frames(encodeHello('node-1'))).toEqual([
+      { kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'node-1' },
+    ])
+    expect(frames(encodeEvent('t', 'o', { a: [1] }, jsonSerializer))).toEqual([
+      { kind: 'event', type: 't', origin: 'o', detail: { a: [1] } },
+    ])
+    expect(frames(encodeSub('t'))).toEqual([{ kind: 'sub', type: 't' }])
+    expect(frames(encodeUnsub('t'))).toEqual([{ kind: 'unsub', type: 't' }])
+    expect(frames(encodePing(7))).toEqual([{ kind: 'ping', id: 7 }])
+    expect(frames(encodePong(7))).toEqual([{ kind: 'pong', id: 7 }])
+    expect(frames(encodeError('ERR_UNAUTHORIZED', 'no', 't'))).toEqual([
+      { kind: 'error', code: 'ERR_UNAUTHORIZED', message: 'no', eventType: 't' },
+    ])
+  })
+
+  it('carries an undefined detail as null, like CustomEvent does by default', () => {
+    expect(frames(encodeEvent('t', 'o', undefined, jsonSerializer))[0]).toMatchObject({ detail: null })
+  })
+
+  it('joins encoded frames into a batch without re-encoding and decodes it in order', () => {
+    const batch = encodeBatch([encodeSub('a'), encodeEvent('a', 'o', 1, jsonSerializer), encodeUnsub('a')])
+    expect(frames(batch).map((frame) => frame.kind)).toEqual(['sub', 'event', 'unsub'])
+  })
+
+  it('uses a custom serializer for details, carried as a string', () => {
+    const serializer: Serializer = {
+      stringify: (value) => `<${JSON.stringify(value)}>`,
+      parse: (text) => JSON.parse(text.slice(1, -1)),
+    }
+    const encoded = encodeEvent('t', 'o', { n: 1 }, serializer)
+    expect(JSON.parse(encoded)[3]).toBe('<{"n":1}>')
+    expect(frames(encoded, serializer)[0]).toMatchObject({ detail: { n: 1 } })
+    const bad = decodeFrames('[1,"t","o","not wrapped"]', DEFAULT_FRAME_LIMITS, serializer)
+    expect(bad.ok).toBe(false)
+    if (!bad.ok) expect(bad.error.code).toBe('ERR_SERIALIZE')
+  })
+
+  it('throws ERR_SERIALIZE for a detail that cannot be serialized', () => {
+    const circular: Record<string, unknown> = {}
+    circular.self = circular
+    for (const detail of [circular, 10n]) {
+      try {
+        encodeEvent('t', 'o', detail, jsonSerializer)
+        throw new Error('expected a throw')
+      } catch (error) {
+        expect(error).toBeInstanceOf(EventwireError)
+        expect((error as EventwireError).code).toBe('ERR_SERIALIZE')
+        expect((error as EventwireError).eventType).toBe('t')
+      }
+    }
+  })
+
+  it('rejects malformed input with ERR_FRAME_MALFORMED and never throws', () => {
+    const bad: unknown[] = [
+      '',
+      'garbage',
+      '[1,"t","o"',
+      '{}',
+      '[]',
+      '"text"',
+      'null',
+      '[99]',
+      '["1","t","o",1]',
+      '[1,"","o",1]',
+      '[1,"t","",1]',
+      '[1,5,"o",1]',
+      '[1,"t","o"]',
+      '[1,"t","o",1,2]',
+      '[2]',
+      '[2,""]',
+      '[2,"t","extra"]',
+      '[6,-1]',
+      '[6,1.5]',
+      '[6,"1"]',
+      '[0,"1","n"]',
+      '[0,1]',
+      '[4]',
+      '[4,[4,[2,"t"]]]',
+      '[4,[2,"t"],"x"]',
+      '[4,[2,"t"],[]]',
+      '[5,"ERR_X"]',
+      '[5,"ERR_X",7,null]',
+      42,
+      undefined,
+    ]
+    for (const input of bad) {
+      const error = failure(input)
+      expect(error).toBeInstanceOf(EventwireError)
+      expect(error.code, String(input)).toBe('ERR_FRAME_MALFORMED')
+    }
+  })
+
+  it('rejects a whole batch when one item is bad', () => {
+    const error = failure(`[4,${encodeSub('ok')},[2,""]]`)
+    expect(error.message).toMatch(/valid type/)
+  })
+
+  it('refuses oversized frames before parsing them, and over-long types and batches', () => {
+    const limits = { ...DEFAULT_FRAME_LIMITS, maxFrameBytes: 64, maxTypeLength: 4, maxBatchFrames: 2 }
+    expect(failure(`[2,"${'a'.repeat(100)}"]`, limits).code).toBe('ERR_FRAME_TOO_LARGE')
+    expect(failure('[2,"abcde"]', limits).code).toBe('ERR_FRAME_MALFORMED')
+    expect(failure('[4,[2,"a"],[2,"b"],[2,"c"]]', limits).message).toMatch(/maxBatchFrames/)
+  })
+
+  it('maps an unknown error code from a peer to ERR_CONNECTION naming it', () => {
+    expect(frames('[5,"ERR_FROM_THE_FUTURE","hi",null]')[0]).toMatchObject({
+      kind: 'error',
+      code: 'ERR_CONNECTION',
+      message: expect.stringContaining('ERR_FROM_THE_FUTURE'),
+    })
+  })
+
+  it('rejects every truncation of a valid batch (split at every position)', () => {
+    const batch = encodeBatch([
+      encodeHello('n'),
+      encodeSub('chat'),
+      encodeEvent('chat', 'n', { text: 'hé 🚀' }, jsonSerializer),
+    ])
+    for (let cut = 0; cut < batch.length; cut++) {
+      const result = decodeFrames(batch.slice(0, cut))
+      expect(result.ok, `prefix of ${cut}`).toBe(false)
+    }
+    expect(decodeFrames(batch).ok).toBe(true)
+  })
+
+  it('returns a result, never throws, for random mutations of valid frames', () => {
+    const seeds = [
+      encodeEvent('t', 'o', { a: [1, 'x', null] }, jsonSerializer),
+      encodeBatch([encodeSub('a'), encodePing(3)]),
+      encodeError('ERR_OVERFLOW', 'slow'),
+    ]
+    let state = 42
+    const random = () => {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31
+      return state / 2 ** 31
+    }
+    const alphabet = '[]{}",:0123456789-.eE truefalsnul\\u'
+    for (let i = 0; i < 5_000; i++) {
+      const seed = seeds[i % seeds.length]!
+      const chars = [...seed]
+      const edits = 1 + Math.floor(random() * 4)
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(random() * chars.length)
+        const op = random()
+        if (op < 0.33) chars.splice(at, 1)
+        else if (op < 0.66) chars.splice(at, 0, alphabet[Math.floor(random() * alphabet.length)]!)
+        else chars[at] = alphabet[Math.floor(random() * alphabet.length)]!
+      }
+      const result = decodeFrames(chars.join(''))
+      if (!result.ok) expect(result.error).toBeInstanceOf(EventwireError)
+    }
+  })
+})
