@@ -1,0 +1,269 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { EventwireError } from '../../../src/core/errors.js'
+import { decodeFrames, encodeEvent, encodeHello, encodePong, type Frame } from '../../../src/core/frame.js'
+import { Hub } from '../../../src/core/hub.js'
+import { createMemoryConnector } from '../../../src/core/memory-link.js'
+import { jsonSerializer } from '../../../src/core/serializer.js'
+import { Spoke, type SpokeLinkHandlers, type SpokeOptions } from '../../../src/core/spoke.js'
+import type { EventwireStatus } from '../../../src/core/types.js'
+import { waitFor } from '../../../src/testing/index.js'
+
+const open: Array<{ close(): Promise<void> }> = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((target) => target.close()))
+})
+
+function track<T extends { close(): Promise<void> }>(target: T): T {
+  open.push(target)
+  return target
+}
+
+function spokeOf(connect: SpokeOptions['connect'], options: Partial<SpokeOptions> = {}) {
+  const statuses: EventwireStatus[] = []
+  const errors: EventwireError[] = []
+  const spoke = track(
+    new Spoke({
+      connect,
+      heartbeatIntervalMs: 0,
+      reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+      onStatus: (status) => statuses.push(status),
+      onError: (error) => errors.push(error),
+      ...options,
+    }),
+  )
+  return { spoke, statuses, errors }
+}
+
+/** A hub played by the test: it sees the decoded frames and answers what it likes. */
+function scriptedHub(answer: (frame: Frame, handlers: SpokeLinkHandlers) => void) {
+  const received: Frame[] = []
+  let dials = 0
+  const connect: SpokeOptions['connect'] = (handlers) => {
+    dials++
+    return {
+      send: (data) => {
+        const result = decodeFrames(data)
+        if (!result.ok) throw result.error
+        for (const frame of result.frames) {
+          received.push(frame)
+          answer(frame, handlers)
+        }
+      },
+      close: () => {},
+    }
+  }
+  return { connect, received, dials: () => dials }
+}
+
+describe('Spoke', () => {
+  it('becomes ready after the hub answered its handshake, and sends hello, subscriptions and a ping', async () => {
+    const script = scriptedHub((frame, handlers) => {
+      if (frame.kind === 'ping') queueMicrotask(() => handlers.receive(encodePong(frame.id)))
+    })
+    const { spoke, statuses } = spokeOf(script.connect)
+    spoke.addEventListener('a', () => {})
+    await spoke.ready
+    expect(script.received.map((frame) => frame.kind)).toEqual(['hello', 'sub', 'ping'])
+    expect(statuses.map((status) => status.type)).toEqual(['connecting', 'connected'])
+    expect(spoke.stats()).toMatchObject({ connections: 1, subscriptions: 1 })
+  })
+
+  it('reconnects after the link is cut, resubscribes every live type, reports a gap and delivers again', async () => {
+    const hub = track(new Hub())
+    const connector = createMemoryConnector(hub)
+    const { spoke, statuses } = spokeOf(connector.connect)
+    const got: unknown[] = []
+    spoke.addEventListener('news', (event) => got.push(event.detail))
+    spoke.addEventListener('other', () => {})
+    await spoke.ready
+    connector.sever()
+    await waitFor(() => statuses.some((status) => status.type === 'gap'), { timeoutMs: 2_000 })
+    expect(hub.remoteTypes().sort()).toEqual(['news', 'other'])
+    hub.dispatchEvent(new CustomEvent('news', { detail: 'after' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 2_000 })
+    expect(got).toEqual(['after'])
+    const types = statuses.map((status) => status.type)
+    expect(types).toEqual([
+      'connecting',
+      'connected',
+      'disconnected',
+      'reconnecting',
+      'connecting',
+      'connected',
+      'gap',
+    ])
+    const gap = statuses.find((status) => status.type === 'gap') as { since: number; until: number }
+    expect(gap.until).toBeGreaterThanOrEqual(gap.since)
+    expect(spoke.stats().reconnects).toBe(1)
+  })
+
+  it('keeps retrying with bounded delays while the hub is unreachable, and stops on close()', async () => {
+    vi.useFakeTimers()
+    try {
+      let dials = 0
+      const { spoke, statuses } = spokeOf(() => {
+        dials++
+        throw new Error('refused')
+      })
+      await vi.advanceTimersByTimeAsync(200)
+      expect(dials).toBeGreaterThanOrEqual(8)
+      const delays = statuses.flatMap((status) => (status.type === 'reconnecting' ? [status.delayMs] : []))
+      expect(delays.every((delay) => delay >= 2 && delay <= 20)).toBe(true)
+      expect(Math.max(...delays)).toBeGreaterThan(Math.min(...delays))
+      await spoke.close()
+      const dialsAtClose = dials
+      await vi.advanceTimersByTimeAsync(10_000)
+      expect(dials).toBe(dialsAtClose)
+      await expect(spoke.ready).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('declares a silent link dead after heartbeatTimeoutMs and replaces it', async () => {
+    // This hub answers the handshake of the first link only, then goes silent.
+    let answered = 0
+    const script = scriptedHub((frame, handlers) => {
+      if (frame.kind === 'ping' && answered++ === 0)
+        queueMicrotask(() => handlers.receive(encodePong(frame.id)))
+    })
+    const { spoke, statuses, errors } = spokeOf(script.connect, {
+      heartbeatIntervalMs: 10,
+      heartbeatTimeoutMs: 40,
+    })
+    await spoke.ready
+    await waitFor(() => script.dials() >= 2, { timeoutMs: 2_000 })
+    expect(errors).toEqual([])
+    const lost = statuses.find((status) => status.type === 'disconnected') as { error?: EventwireError }
+    expect(lost.error?.code).toBe('ERR_TIMEOUT')
+  })
+
+  it('drops events dispatched while offline by default, and counts them', async () => {
+    const { spoke } = spokeOf(() => new Promise(() => {}))
+    const local: unknown[] = []
+    spoke.addEventListener('t', (event) => local.push(event.detail))
+    spoke.dispatchEvent(new CustomEvent('t', { detail: 1 }))
+    expect(local).toEqual([1])
+    expect(spoke.stats()).toMatchObject({ dispatched: 1, dropped: 1, sent: 0 })
+  })
+
+  it('sends the newest offlineQueueSize events after connecting, in order', async () => {
+    const hub = track(new Hub())
+    const connector = createMemoryConnector(hub)
+    let allow = false
+    const { spoke } = spokeOf(
+      (handlers, signal) => {
+        if (!allow) throw new Error('not yet')
+        return connector.connect(handlers, signal)
+      },
+      { offlineQueueSize: 2 },
+    )
+    const got: unknown[] = []
+    hub.addEventListener('q', (event) => got.push(event.detail))
+    for (const n of [1, 2, 3]) spoke.dispatchEvent(new CustomEvent('q', { detail: n }))
+    allow = true
+    await spoke.ready
+    await waitFor(() => got.length === 2, { timeoutMs: 2_000 })
+    expect(got).toEqual([2, 3])
+    expect(spoke.stats().dropped).toBe(1)
+  })
+
+  it('flush() resolves once the hub has processed what was sent, even if called while offline', async () => {
+    const hub = track(new Hub())
+    const connector = createMemoryConnector(hub)
+    const { spoke } = spokeOf(connector.connect)
+    spoke.addEventListener('early', () => {})
+    await spoke.flush()
+    expect(hub.remoteTypes()).toEqual(['early'])
+    spoke.addEventListener('late', () => {})
+    await spoke.flush()
+    expect(hub.remoteTypes().sort()).toEqual(['early', 'late'])
+  })
+
+  it('does not deliver an event carrying its own origin (echo guard)', async () => {
+    let nodeId = ''
+    const script = scriptedHub((frame, handlers) => {
+      if (frame.kind === 'hello') nodeId = frame.nodeId
+      if (frame.kind === 'ping') {
+        queueMicrotask(() => {
+          handlers.receive(encodeHello('hub'))
+          handlers.receive(encodeEvent('t', nodeId, 'echo', jsonSerializer))
+          handlers.receive(encodeEvent('t', 'someone-else', 'real', jsonSerializer))
+          handlers.receive(encodePong(frame.id))
+        })
+      }
+    })
+    const { spoke } = spokeOf(script.connect)
+    const got: unknown[] = []
+    spoke.addEventListener('t', (event) => got.push(event.detail))
+    await spoke.ready
+    expect(got).toEqual(['real'])
+  })
+
+  it('reports error frames and malformed frames from the hub without stopping', async () => {
+    const script = scriptedHub((frame, handlers) => {
+      if (frame.kind === 'ping') {
+        queueMicrotask(() => {
+          handlers.receive('[5,"ERR_UNAUTHORIZED","not allowed to subscribe \\"t\\"","t"]')
+          handlers.receive('not json')
+          handlers.receive(encodeEvent('t', 'hub', 'ok', jsonSerializer))
+          handlers.receive(encodePong(frame.id))
+        })
+      }
+    })
+    const { spoke, errors } = spokeOf(script.connect)
+    const got: unknown[] = []
+    spoke.addEventListener('t', (event) => got.push(event.detail))
+    await spoke.ready
+    expect(got).toEqual(['ok'])
+    expect(errors.map((error) => [error.code, error.eventType])).toEqual([
+      ['ERR_UNAUTHORIZED', 't'],
+      ['ERR_FRAME_MALFORMED', undefined],
+    ])
+    expect(spoke.stats().dropped).toBe(1)
+  })
+
+  it('throws ERR_SERIALIZE from dispatchEvent and delivers nothing, locally or remotely', () => {
+    const { spoke } = spokeOf(() => new Promise(() => {}))
+    let local = 0
+    spoke.addEventListener('t', () => local++)
+    expect(() => spoke.dispatchEvent(new CustomEvent('t', { detail: { n: 1n } }))).toThrow(
+      expect.objectContaining({ code: 'ERR_SERIALIZE' }),
+    )
+    expect(local).toBe(0)
+  })
+
+  it('refuses event types the wire cannot carry, naming the limit', () => {
+    const { spoke } = spokeOf(() => new Promise(() => {}), { limits: { maxTypeLength: 8 } })
+    expect(() => spoke.addEventListener('', () => {})).toThrow(/1 to 8 characters/)
+    expect(() => spoke.dispatchEvent(new CustomEvent('way-too-long-type'))).toThrow(/1 to 8 characters/)
+  })
+
+  it('close() stops everything, rejects pending flushes and closes the hub side', async () => {
+    const hub = track(new Hub())
+    const connector = createMemoryConnector(hub)
+    const { spoke, statuses } = spokeOf(connector.connect)
+    await spoke.ready
+    await spoke.close()
+    await spoke.close()
+    await expect(spoke.flush()).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+    await waitFor(() => hub.stats().connections === 0, { timeoutMs: 2_000 })
+    expect(statuses.at(-1)).toEqual({ type: 'closed' })
+    expect(connector.openLinks).toBe(0)
+  })
+
+  it('with reconnect: false, closes for good when the link is lost', async () => {
+    const hub = track(new Hub())
+    const connector = createMemoryConnector(hub)
+    const { spoke, statuses } = spokeOf(connector.connect, { reconnect: false })
+    await spoke.ready
+    connector.sever()
+    await waitFor(() => statuses.at(-1)?.type === 'closed', { timeoutMs: 2_000 })
+    expect(statuses.map((status) => status.type)).toEqual([
+      'connecting',
+      'connected',
+      'disconnected',
+      'closed',
+    ])
+  })
+})
