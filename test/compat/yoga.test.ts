@@ -1,0 +1,66 @@
+import { createPubSub as createYogaPubSub } from '@graphql-yoga/subscription'
+import type { TypedEventTarget as YogaTypedEventTarget } from '@graphql-yoga/typed-event-target'
+import { describe, expect, it } from 'vitest'
+import { createInProcessEventTarget } from '../../src/event-target-in-process/index.js'
+import { createMemoryConnector, Hub, Spoke, type TypedEvent, type TypedEventTarget } from '../../src/index.js'
+
+type Tick = TypedEvent<'tick', number>
+
+// Compile-time: our targets and yoga's are assignable both ways (checked by `npm run typecheck`).
+const ours: TypedEventTarget<Tick> = createInProcessEventTarget<Tick>()
+const asYoga: YogaTypedEventTarget<Tick> = ours
+const backToOurs: TypedEventTarget<Tick> = asYoga
+const platform: EventTarget = backToOurs
+
+async function collect<T>(iterator: AsyncIterator<T>, count: number): Promise<T[]> {
+  const values: T[] = []
+  while (values.length < count) {
+    const next = await iterator.next()
+    if (next.done) break
+    values.push(next.value)
+  }
+  await iterator.return?.()
+  return values
+}
+
+describe("yoga's createPubSub over eventwire targets", () => {
+  it('uses the in-process target as its eventTarget, with and without ids', async () => {
+    expect(platform).toBe(ours)
+    const target = createInProcessEventTarget()
+    const pubsub = createYogaPubSub<{ tick: [number]; user: [id: string, name: string] }>({
+      eventTarget: target,
+    })
+    const ticks = pubsub.subscribe('tick')
+    const users = pubsub.subscribe('user', 'u1')
+    const ticking = collect(ticks, 3)
+    const naming = collect(users, 1)
+    // yoga subscribes lazily, when the iterator is first pulled.
+    await Promise.resolve()
+    for (const n of [1, 2, 3]) pubsub.publish('tick', n)
+    pubsub.publish('user', 'u2', 'not me')
+    pubsub.publish('user', 'u1', 'ada')
+    expect(await ticking).toEqual([1, 2, 3])
+    expect(await naming).toEqual(['ada'])
+    expect(target.stats().subscriptions).toBe(0)
+  })
+
+  it('publishes on one spoke and receives on another through the core hub', async () => {
+    const hub = new Hub()
+    const connector = createMemoryConnector(hub)
+    const a = new Spoke({ connect: connector.connect, heartbeatIntervalMs: 0 })
+    const b = new Spoke({ connect: connector.connect, heartbeatIntervalMs: 0 })
+    try {
+      const publisher = createYogaPubSub<{ tick: [number] }>({ eventTarget: a })
+      const subscriber = createYogaPubSub<{ tick: [number] }>({ eventTarget: b })
+      const iterator = subscriber.subscribe('tick')
+      const receiving = collect(iterator, 3)
+      await Promise.resolve()
+      await b.flush()
+      for (const n of [1, 2, 3]) publisher.publish('tick', n)
+      expect(await receiving).toEqual([1, 2, 3])
+    } finally {
+      await Promise.all([a.close(), b.close()])
+      await hub.close()
+    }
+  })
+})
