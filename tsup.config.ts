@@ -6,6 +6,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'event-target-in-process/index': 'src/event-target-in-process/index.ts',
+    'event-target-redis/index': 'src/event-target-redis/index.ts',
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -1,0 +1,7 @@
+/**
+ * Redis transport: symmetric peers over Redis pub/sub (ioredis `Redis` or `Cluster`, classic or sharded).
+ * Every node is equal; the scale-out path for hubs on several machines.
+ * @module
+ */
+export type { RedisClient, RedisEventTarget, RedisEventTargetOptions } from './redis-event-target.js'
+export { createRedisEventTarget } from './redis-event-target.js'

@@ -1,0 +1,387 @@
+import type { Cluster, Redis } from 'ioredis'
+import { EventwireError, invalidOption } from '../core/errors.js'
+import { decodeFrames, encodeBatch, encodeEvent, type FrameLimits, isValidType } from '../core/frame.js'
+import { createNodeId } from '../core/link.js'
+import { readFunction, readLimits, readOptionsObject, readSerializer } from '../core/options.js'
+import { assertEvent, ListenerRegistry } from '../core/registry.js'
+import { createErrorSink, createStats, createStatusSink, type ErrorSink } from '../core/report.js'
+import type {
+  EventwireStats,
+  EventwireStatus,
+  ListenerOptions,
+  NetworkEventTarget,
+  NetworkEventTargetOptions,
+  Serializer,
+  TypedEvent,
+  TypedEventListenerOrEventListenerObject,
+} from '../core/types.js'
+
+/** An ioredis client: a single `Redis` connection or a `Cluster`. */
+export type RedisClient = Redis | Cluster
+
+export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
+  /** Runs PUBLISH (or SPUBLISH); may be shared with the rest of the app. */
+  publishClient: RedisClient
+  /**
+   * Reserved for SUBSCRIBE (or SSUBSCRIBE): a subscribed connection can run nothing else. Give each target
+   * its own, or distinct prefixes. @see publishClient
+   */
+  subscribeClient: RedisClient
+  /** Put in front of every event type to form the channel name. @default '' */
+  prefix?: string
+  /**
+   * Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): on a Cluster each channel lives on the shard of its
+   * slot instead of being broadcast to every node. Create the Cluster with `shardedSubscribers: true`.
+   * @default false
+   */
+  sharded?: boolean
+  /** Origin id of events dispatched here; Redis echoes our own publishes and this id filters them. @default random */
+  nodeId?: string
+  /** Message size, type length and batch limits. @see FrameLimits */
+  limits?: Partial<FrameLimits>
+}
+
+/** A Redis peer: the lifecycle surface of every network target. `close()` leaves the clients open. */
+export type RedisEventTarget<TEvent extends TypedEvent = TypedEvent> = NetworkEventTarget<TEvent>
+
+export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
+  options: RedisEventTargetOptions,
+): RedisEventTarget<TEvent> {
+  return new RedisTarget<TEvent>(options)
+}
+
+/** Largest message published at once; a larger same-tick backlog on one channel is split. */
+const MAX_BATCH_CHARS = 256 * 1024
+
+// Redis client events carry differently typed arguments per event name.
+// biome-ignore lint/suspicious/noExplicitAny: the listener signature ioredis declares
+type ClientListener = (...args: any[]) => void
+
+class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent> {
+  readonly ready: Promise<void>
+  readonly nodeId: string
+  readonly #registry: ListenerRegistry
+  readonly #stats = createStats()
+  readonly #reportError: ErrorSink
+  readonly #reportStatus: (status: EventwireStatus) => void
+  readonly #serializer: Serializer
+  readonly #limits: FrameLimits
+  readonly #publisher: RedisClient
+  readonly #subscriber: RedisClient
+  readonly #prefix: string
+  readonly #isSharded: boolean
+  /** channel -> frames dispatched this tick, published together at the end of it */
+  #outbox = new Map<string, string[]>()
+  #isFlushScheduled = false
+  readonly #inflight = new Set<Promise<unknown>>()
+  readonly #clientListeners: Array<[RedisClient, string, ClientListener]> = []
+  #disconnectedAt: number | undefined
+  #reconnectAttempt = 0
+  #isClosed = false
+
+  constructor(options: RedisEventTargetOptions) {
+    const opts = readOptionsObject(options, 'createRedisEventTarget')
+    this.#reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.#reportError)
+    this.#publisher = readClient('publishClient', opts.publishClient)
+    this.#subscriber = readClient('subscribeClient', opts.subscribeClient)
+    if (this.#publisher === this.#subscriber) {
+      invalidOption(
+        'subscribeClient',
+        'a different client than publishClient (a subscribed connection can run nothing else)',
+        'the same client',
+      )
+    }
+    if (opts.prefix !== undefined && typeof opts.prefix !== 'string')
+      invalidOption('prefix', 'a string', opts.prefix)
+    this.#prefix = opts.prefix ?? ''
+    if (opts.sharded !== undefined && typeof opts.sharded !== 'boolean')
+      invalidOption('sharded', 'a boolean', opts.sharded)
+    this.#isSharded = opts.sharded === true
+    this.#serializer = readSerializer(opts.serializer)
+    this.#limits = readLimits(opts.limits)
+    if (opts.nodeId !== undefined && (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)) {
+      invalidOption('nodeId', 'a non-empty string', opts.nodeId)
+    }
+    this.nodeId = opts.nodeId ?? createNodeId()
+    this.#registry = new ListenerRegistry({
+      owner: this,
+      onListenerError: this.#reportError,
+      onInterest: (type, isInterested) => this.#setInterest(type, isInterested),
+    })
+
+    this.#listen(
+      this.#subscriber,
+      this.#isSharded ? 'smessage' : 'message',
+      (channel: string, message: string) => this.#receive(channel, message),
+    )
+    this.#listen(this.#subscriber, 'close', () => this.#lost())
+    this.#listen(this.#subscriber, 'reconnecting', (delayMs: number) => {
+      if (this.#isClosed) return
+      this.#reportStatus({
+        type: 'reconnecting',
+        attempt: ++this.#reconnectAttempt,
+        delayMs: Number(delayMs) || 0,
+      })
+    })
+    this.#listen(this.#subscriber, 'ready', () => this.#regained())
+    for (const client of new Set([this.#publisher, this.#subscriber])) {
+      this.#listen(client, 'error', (error: Error) => {
+        if (this.#isClosed) return
+        this.#reportError(new EventwireError('ERR_CONNECTION', `redis: ${error.message}`, { cause: error }))
+      })
+    }
+
+    this.#reportStatus({ type: 'connecting' })
+    this.ready = Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)]).then(async () => {
+      await this.flush()
+      if (this.#isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
+      this.#reportStatus({ type: 'connected' })
+    })
+    this.ready.catch(() => {})
+  }
+
+  addEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: ListenerOptions | boolean,
+  ): void {
+    if (this.#isClosed) return
+    this.#registry.add(this.#checkType(type), callback, options)
+  }
+
+  removeEventListener<TCurrEvent extends TEvent>(
+    type: TCurrEvent['type'],
+    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
+    options?: { capture?: boolean } | boolean,
+  ): void {
+    this.#registry.remove(String(type), callback, options)
+  }
+
+  /** Delivers to local listeners synchronously and publishes to every other node through Redis. */
+  dispatchEvent(event: TEvent): boolean {
+    assertEvent(event)
+    this.#stats.dispatched++
+    if (!this.#isClosed) {
+      // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
+      const type = this.#checkType(event.type)
+      this.#enqueue(this.#prefix + type, encodeEvent(type, this.nodeId, event.detail, this.#serializer))
+    }
+    this.#stats.delivered += this.#registry.deliver(event)
+    return !event.defaultPrevented
+  }
+
+  /** Resolves once every publish and (un)subscribe issued so far has been answered by Redis. */
+  async flush(): Promise<void> {
+    this.#publishOutbox()
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
+  }
+
+  async close(): Promise<void> {
+    if (this.#isClosed) return
+    await this.flush().catch(() => {})
+    this.#isClosed = true
+    const channels = this.#registry.types().map((type) => this.#prefix + type)
+    this.#registry.clear()
+    if (channels.length > 0 && this.#subscriber.status === 'ready') {
+      // Leave the caller's subscribe client as we found it.
+      await (this.#isSharded
+        ? this.#subscriber.sunsubscribe(...channels)
+        : this.#subscriber.unsubscribe(...channels)
+      ).catch(() => {})
+    }
+    for (const [client, event, listener] of this.#clientListeners.splice(0)) client.off(event, listener)
+    this.#reportStatus({ type: 'closed' })
+  }
+
+  stats(): EventwireStats {
+    const connections =
+      (this.#publisher.status === 'ready' ? 1 : 0) + (this.#subscriber.status === 'ready' ? 1 : 0)
+    return { ...this.#stats, connections, subscriptions: this.#registry.types().length }
+  }
+
+  // --- publishing ---
+
+  #enqueue(channel: string, frame: string): void {
+    const frames = this.#outbox.get(channel)
+    if (frames === undefined) this.#outbox.set(channel, [frame])
+    else frames.push(frame)
+    if (!this.#isFlushScheduled) {
+      this.#isFlushScheduled = true
+      queueMicrotask(() => this.#publishOutbox())
+    }
+  }
+
+  /** One PUBLISH per channel per tick, carrying a batch frame when several events share it. */
+  #publishOutbox(): void {
+    this.#isFlushScheduled = false
+    if (this.#outbox.size === 0) return
+    const outbox = this.#outbox
+    this.#outbox = new Map()
+    for (const [channel, frames] of outbox) {
+      let start = 0
+      while (start < frames.length) {
+        let end = start
+        let chars = 0
+        while (end < frames.length && (end === start || chars + frames[end]!.length <= MAX_BATCH_CHARS)) {
+          chars += frames[end]!.length
+          end++
+        }
+        const message = end - start === 1 ? frames[start]! : encodeBatch(frames.slice(start, end))
+        this.#publish(channel, message, end - start)
+        start = end
+      }
+    }
+  }
+
+  #publish(channel: string, message: string, events: number): void {
+    const publishing = this.#isSharded
+      ? this.#publisher.spublish(channel, message)
+      : this.#publisher.publish(channel, message)
+    this.#track(
+      publishing.then(
+        () => {
+          this.#stats.sent += events
+        },
+        (cause: unknown) => {
+          this.#stats.dropped += events
+          this.#reportError(new EventwireError('ERR_CONNECTION', `publish to "${channel}" failed`, { cause }))
+        },
+      ),
+    )
+  }
+
+  // --- subscribing ---
+
+  #setInterest(type: string, isInterested: boolean): void {
+    const channel = this.#prefix + type
+    const command = isInterested
+      ? this.#isSharded
+        ? this.#subscriber.ssubscribe(channel)
+        : this.#subscriber.subscribe(channel)
+      : this.#isSharded
+        ? this.#subscriber.sunsubscribe(channel)
+        : this.#subscriber.unsubscribe(channel)
+    this.#track(
+      command.catch((cause: unknown) => {
+        if (this.#isClosed) return
+        const verb = isInterested ? 'subscribe to' : 'unsubscribe from'
+        this.#reportError(
+          new EventwireError('ERR_CONNECTION', `${verb} "${channel}" failed`, { cause, eventType: type }),
+        )
+      }),
+    )
+  }
+
+  #receive(channel: string, message: string): void {
+    if (this.#isClosed || !channel.startsWith(this.#prefix)) return
+    const type = channel.slice(this.#prefix.length)
+    // A message may still arrive for a type we just left, or for a channel of someone sharing the client.
+    if (!this.#registry.has(type)) return
+    const result = decodeFrames(message, this.#limits, this.#serializer)
+    if (!result.ok) {
+      this.#stats.dropped++
+      this.#reportError(
+        new EventwireError(result.error.code, `on "${channel}": ${result.error.message}`, {
+          cause: result.error.cause,
+          eventType: type,
+        }),
+      )
+      return
+    }
+    for (const frame of result.frames) {
+      if (frame.kind !== 'event' || frame.type !== type) {
+        this.#stats.dropped++
+        this.#reportError(
+          new EventwireError(
+            'ERR_FRAME_MALFORMED',
+            `on "${channel}": expected event frames of type "${type}"`,
+            {
+              eventType: type,
+            },
+          ),
+        )
+        continue
+      }
+      // Redis echoes our own publishes; they were delivered locally at dispatch.
+      if (frame.origin === this.nodeId) continue
+      this.#stats.received++
+      this.#stats.delivered += this.#registry.deliver(new CustomEvent(type, { detail: frame.detail }))
+    }
+  }
+
+  // --- connection lifecycle ---
+
+  #lost(): void {
+    if (this.#isClosed || this.#disconnectedAt !== undefined) return
+    this.#disconnectedAt = Date.now()
+    this.#reportStatus({ type: 'disconnected' })
+  }
+
+  /** The subscribe connection is back: subscribe every live type again, then report the gap. */
+  #regained(): void {
+    const since = this.#disconnectedAt
+    if (this.#isClosed || since === undefined) return
+    for (const type of this.#registry.types()) this.#setInterest(type, true)
+    void this.flush().then(() => {
+      if (this.#isClosed || this.#disconnectedAt !== since) return
+      this.#disconnectedAt = undefined
+      this.#reconnectAttempt = 0
+      this.#stats.reconnects++
+      this.#reportStatus({ type: 'connected' })
+      this.#reportStatus({ type: 'gap', since, until: Date.now() })
+    })
+  }
+
+  #track(promise: Promise<unknown>): void {
+    this.#inflight.add(promise)
+    const settle = () => this.#inflight.delete(promise)
+    promise.then(settle, settle)
+  }
+
+  #listen(client: RedisClient, event: string, listener: ClientListener): void {
+    client.on(event, listener)
+    this.#clientListeners.push([client, event, listener])
+  }
+
+  #checkType(type: unknown): string {
+    const name = String(type)
+    if (!isValidType(name, this.#limits)) {
+      throw new EventwireError(
+        'ERR_INVALID_OPTION',
+        `event type must be a string of 1 to ${this.#limits.maxTypeLength} characters`,
+      )
+    }
+    return name
+  }
+}
+
+function readClient(name: string, client: unknown): RedisClient {
+  const candidate = client as Partial<Redis> | undefined
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.publish !== 'function' ||
+    typeof candidate.subscribe !== 'function' ||
+    typeof candidate.on !== 'function'
+  ) {
+    invalidOption(name, 'an ioredis Redis or Cluster client', client)
+  }
+  return client as RedisClient
+}
+
+function whenReady(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const onReady = () => {
+      client.off('end', onEnd)
+      resolve()
+    }
+    const onEnd = () => {
+      client.off('ready', onReady)
+      reject(new EventwireError('ERR_CONNECTION', 'the redis client ended before it was ready'))
+    }
+    client.once('ready', onReady)
+    client.once('end', onEnd)
+  })
+}
