@@ -1,0 +1,176 @@
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
+import type { EventwireError, EventwireStatus } from '../../src/index.js'
+import { waitFor } from '../../src/testing/index.js'
+import { RedisServer } from '../support/redis-server.js'
+
+let server: RedisServer
+const cleanup: Array<() => Promise<unknown>> = []
+
+beforeAll(async () => {
+  server = await RedisServer.start()
+})
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step().catch(() => {})
+})
+afterAll(async () => {
+  await server?.stop()
+})
+
+function client(options: ConstructorParameters<typeof Redis>[2] = {}): Redis {
+  const redis = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, ...options })
+  cleanup.push(async () => redis.disconnect())
+  return redis
+}
+
+function peer(prefix = 'fault:', clients = { publishClient: client(), subscribeClient: client() }) {
+  const errors: EventwireError[] = []
+  const statuses: EventwireStatus[] = []
+  const target: RedisEventTarget = createRedisEventTarget({
+    ...clients,
+    prefix,
+    onError: (error) => errors.push(error),
+    onStatus: (status) => statuses.push(status),
+  })
+  cleanup.push(() => target.close())
+  return { target, errors, statuses, ...clients }
+}
+
+async function numsub(channel: string): Promise<number> {
+  const reply = await server.cli('PUBSUB', 'NUMSUB', channel)
+  return Number(reply.split('\n')[1])
+}
+
+describe('redis faults', () => {
+  it('recovers from a redis-server kill and restart on the same port: resubscribes, reports a gap, delivers in order', async () => {
+    const a = peer()
+    const b = peer()
+    const seen: number[] = []
+    b.target.addEventListener('tick', (event) => seen.push(event.detail as number))
+    await Promise.all([a.target.ready, b.target.ready])
+    await b.target.flush()
+
+    await server.restart()
+    await waitFor(() => b.statuses.some((status) => status.type === 'gap'), { timeoutMs: 10_000 })
+    expect(await numsub('fault:tick')).toBe(1)
+    for (const n of [1, 2, 3]) a.target.dispatchEvent(new CustomEvent('tick', { detail: n }))
+    await waitFor(() => seen.length === 3, { timeoutMs: 5_000 })
+    await a.target.flush()
+    expect(seen).toEqual([1, 2, 3])
+    const types = b.statuses.map((status) => status.type)
+    expect(types.indexOf('disconnected')).toBeLessThan(types.indexOf('gap'))
+    const gap = b.statuses.find((status) => status.type === 'gap') as { since: number; until: number }
+    expect(gap.until).toBeGreaterThanOrEqual(gap.since)
+    expect(b.target.stats().reconnects).toBe(1)
+  })
+
+  it('recovers when its subscribe connection is dropped by CLIENT KILL', async () => {
+    const subscribeClient = client()
+    const id = String(await subscribeClient.client('ID'))
+    const a = peer()
+    const b = peer('fault:', { publishClient: client(), subscribeClient })
+    const seen: string[] = []
+    b.target.addEventListener('kill', (event) => seen.push(event.detail as string))
+    await b.target.flush()
+    expect(await server.cli('CLIENT', 'KILL', 'ID', id)).toBe('1')
+    await waitFor(() => b.statuses.some((status) => status.type === 'gap'), { timeoutMs: 10_000 })
+    a.target.dispatchEvent(new CustomEvent('kill', { detail: 'after' }))
+    await waitFor(() => seen.length === 1, { timeoutMs: 5_000 })
+    expect(seen).toEqual(['after'])
+  })
+
+  it('reports a message that is not a valid frame, counts it, and still delivers the next valid one', async () => {
+    const a = peer()
+    const b = peer()
+    const seen: unknown[] = []
+    b.target.addEventListener('mixed', (event) => seen.push(event.detail))
+    await b.target.flush()
+    await server.cli('PUBLISH', 'fault:mixed', 'not a frame')
+    await server.cli('PUBLISH', 'fault:mixed', '[1,"other-type","x",1]')
+    a.target.dispatchEvent(new CustomEvent('mixed', { detail: 'valid' }))
+    await waitFor(() => seen.length === 1, { timeoutMs: 5_000 })
+    expect(seen).toEqual(['valid'])
+    expect(b.errors.map((error) => error.code)).toEqual(['ERR_FRAME_MALFORMED', 'ERR_FRAME_MALFORMED'])
+    expect(b.target.stats().dropped).toBe(2)
+  })
+
+  it('accepts events published by another program in the documented wire format', async () => {
+    const b = peer()
+    const seen: unknown[] = []
+    b.target.addEventListener('external', (event) => seen.push(event.detail))
+    await b.target.flush()
+    await server.cli('PUBLISH', 'fault:external', '[1,"external","python-worker",{"n":1}]')
+    await server.cli(
+      'PUBLISH',
+      'fault:external',
+      '[4,[1,"external","python-worker",2],[1,"external","python-worker",3]]',
+    )
+    await waitFor(() => seen.length === 3, { timeoutMs: 5_000 })
+    expect(seen).toEqual([{ n: 1 }, 2, 3])
+  })
+
+  it('ends subscribed after add/remove/add before Redis answers, and unsubscribed after the last remove', async () => {
+    const { target } = peer()
+    const listener = () => {}
+    target.addEventListener('race', listener)
+    target.removeEventListener('race', listener)
+    target.addEventListener('race', listener)
+    await target.flush()
+    expect(await numsub('fault:race')).toBe(1)
+    target.removeEventListener('race', listener)
+    target.addEventListener('race', listener)
+    target.removeEventListener('race', listener)
+    await target.flush()
+    expect(await numsub('fault:race')).toBe(0)
+  })
+
+  it('leaves no subscription behind after churning 10,000 types', async () => {
+    const { target } = peer('churn:')
+    const listener = () => {}
+    for (let i = 0; i < 10_000; i++) target.addEventListener(`type-${i}`, listener)
+    await target.flush()
+    expect(Number(await server.cli('PUBSUB', 'NUMPAT'))).toBe(0)
+    expect((await server.cli('PUBSUB', 'CHANNELS', 'churn:*')).split('\n')).toHaveLength(10_000)
+    for (let i = 0; i < 10_000; i++) target.removeEventListener(`type-${i}`, listener)
+    await target.flush()
+    expect(await server.cli('PUBSUB', 'CHANNELS', 'churn:*')).toBe('')
+    expect(target.stats().subscriptions).toBe(0)
+  })
+
+  it('reports a failed subscribe to onError instead of an unhandled rejection', async () => {
+    const subscribeClient = client({ lazyConnect: true, enableOfflineQueue: false })
+    const { target, errors } = peer('fault:', { publishClient: client(), subscribeClient })
+    target.addEventListener('offline', () => {})
+    await target.flush()
+    expect(errors.map((error) => [error.code, error.eventType])).toEqual([['ERR_CONNECTION', 'offline']])
+  })
+
+  it('close() unsubscribes its channels but leaves the clients open', async () => {
+    const { target, subscribeClient, publishClient } = peer()
+    target.addEventListener('bye', () => {})
+    await target.flush()
+    expect(await numsub('fault:bye')).toBe(1)
+    await target.close()
+    expect(await numsub('fault:bye')).toBe(0)
+    expect(subscribeClient.status).toBe('ready')
+    expect(await publishClient.ping()).toBe('PONG')
+  })
+
+  it('refuses one client for both roles and other invalid options, naming them', () => {
+    const shared = client({ lazyConnect: true })
+    expect(() => createRedisEventTarget({ publishClient: shared, subscribeClient: shared })).toThrow(
+      /subscribeClient/,
+    )
+    expect(() => createRedisEventTarget({ publishClient: {} as never, subscribeClient: shared })).toThrow(
+      /publishClient/,
+    )
+    expect(() =>
+      createRedisEventTarget({
+        publishClient: client({ lazyConnect: true }),
+        subscribeClient: shared,
+        prefix: 5 as never,
+      }),
+    ).toThrow(/prefix/)
+  })
+})
