@@ -5,6 +5,7 @@ import { defineConfig } from 'tsup'
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    'pubsub/index': 'src/pubsub/index.ts',
     'event-target-in-process/index': 'src/event-target-in-process/index.ts',
     'event-target-redis/index': 'src/event-target-redis/index.ts',
     'testing/index': 'src/testing/index.ts',

@@ -51,7 +51,8 @@ export function createStatusSink(
   }
 }
 
-function reportUnhandled(error: EventwireError): void {
+/** Reports an error that has no `onError` to reach: `reportError` in browsers, stderr in Node. */
+export function reportUnhandled(error: EventwireError): void {
   const report = (globalThis as { reportError?: (error: unknown) => void }).reportError
   if (typeof report === 'function') report(error)
   else console.error(error)

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { EventwireError } from '../core/errors.js'
+import { EventwireError } from '../core/errors.js'
 import type { EventwireStats, TypedEvent, TypedEventTarget } from '../core/types.js'
+import { createPubSub, type PubSubEventTarget } from '../pubsub/index.js'
 import { waitFor } from './wait-for.js'
 
 /** One node of a topology under test: any target, with the lifecycle surface where it has one. */
@@ -296,6 +297,41 @@ export function describeConformance(
       nodes[0]!.dispatchEvent(new CustomEvent('after', { detail: 1 }))
       await until(() => done.length === 1, 'a delivery')
       expect(got).toEqual([])
+    })
+
+    it('carries createPubSub topics between nodes, with and without ids', async () => {
+      const { nodes, settle } = await open()
+      type Topics = { chat: [text: string]; user: [id: string, name: string] }
+      const on = (node: ConformanceNode) => node as unknown as PubSubEventTarget<Topics>
+      const subscriber = createPubSub<Topics>({ eventTarget: on(nodes[1]!) })
+      const publisher = createPubSub<Topics>({ eventTarget: on(nodes[0]!) })
+      const chat = subscriber.subscribe('chat')
+      const user = subscriber.subscribe('user', 'u1')
+      await settle()
+      publisher.publish('chat', 'hello')
+      publisher.publish('user', 'u2', 'not this one')
+      publisher.publish('user', 'u1', 'ada')
+      publisher.publish('chat', 'again')
+      const within = async <T>(promise: Promise<T>): Promise<T> => {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new EventwireError('ERR_TIMEOUT', 'no value from the subscription')),
+            timeoutMs,
+          )
+        })
+        try {
+          return await Promise.race([promise, timeout])
+        } finally {
+          clearTimeout(timer)
+        }
+      }
+      expect(await within(chat.next())).toEqual({ value: 'hello', done: false })
+      expect(await within(chat.next())).toEqual({ value: 'again', done: false })
+      expect(await within(user.next())).toEqual({ value: 'ada', done: false })
+      await chat.return()
+      await user.return()
+      expect(subscriber.stats().subscriptions).toBe(0)
     })
 
     it('counts dispatches and deliveries in stats()', async () => {

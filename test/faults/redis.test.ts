@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
@@ -18,7 +18,7 @@ afterAll(async () => {
   await server?.stop()
 })
 
-function client(options: ConstructorParameters<typeof Redis>[2] = {}): Redis {
+function client(options: RedisOptions = {}): Redis {
   const redis = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, ...options })
   cleanup.push(async () => redis.disconnect())
   return redis
