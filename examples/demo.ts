@@ -7,6 +7,7 @@
  */
 import { Redis } from 'ioredis'
 import {
+  createEvent,
   createMemoryConnector,
   createPubSub,
   type EventwireStats,
@@ -124,8 +125,8 @@ async function main(): Promise<void> {
   const lines = ['hello, topology', 'one dispatch, every node, exactly once', 'order per dispatcher is kept']
   for (const [i, text] of lines.entries()) {
     const speaker = speakers[i % speakers.length]!
-    speaker.target.dispatchEvent(new CustomEvent('typing', { detail: { from: speaker.name } }))
-    speaker.target.dispatchEvent(new CustomEvent('chat', { detail: { from: speaker.name, text } }))
+    speaker.target.dispatchEvent(createEvent('typing', { from: speaker.name }))
+    speaker.target.dispatchEvent(createEvent('chat', { from: speaker.name, text }))
     await new Promise((resolve) => setTimeout(resolve, 300))
   }
   await typing.return()

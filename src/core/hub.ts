@@ -1,4 +1,5 @@
 import { EventwireError } from './errors.js'
+import { RegistryEventTarget } from './event-target.js'
 import {
   decodeFrames,
   encodeError,
@@ -28,17 +29,15 @@ import {
   readPositiveInteger,
   readSerializer,
 } from './options.js'
-import { assertEvent, ListenerRegistry } from './registry.js'
+import { assertEvent } from './registry.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
 import type {
   EventwireStats,
   EventwireStatus,
-  ListenerOptions,
   NetworkEventTarget,
   NetworkEventTargetOptions,
   Serializer,
   TypedEvent,
-  TypedEventListenerOrEventListenerObject,
 } from './types.js'
 
 export type HubAction = 'subscribe' | 'publish'
@@ -108,12 +107,14 @@ const MAX_AUTH_CACHE = 10_000
  * of events among accepted links by interest. Each event is encoded once per fan-out, written to every
  * interested link except its origin, and batched per tick per link.
  */
-export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEventTarget<TEvent> {
+export class Hub<TEvent extends TypedEvent = TypedEvent>
+  extends RegistryEventTarget<TEvent>
+  implements NetworkEventTarget<TEvent>
+{
   readonly nodeId: string
   readonly ready: Promise<void> = Promise.resolve()
-  readonly #registry: ListenerRegistry
   readonly #stats = createStats()
-  readonly #reportError: ErrorSink
+  protected readonly reportError: ErrorSink
   readonly #reportStatus: (status: EventwireStatus) => void
   readonly #serializer: Serializer
   readonly #limits: FrameLimits
@@ -126,12 +127,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
   readonly #interest = new Map<string, Set<HubPeer>>()
   readonly #peers = new Set<HubPeer>()
   #nextPeerId = 1
-  #isClosed = false
 
   constructor(options?: HubOptions) {
+    super()
     const opts = readOptionsObject(options, 'Hub')
-    this.#reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.#reportError)
+    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
     this.#serializer = readSerializer(opts.serializer)
     this.#limits = readLimits(opts.limits)
     this.#maxBufferedBytes = readPositiveInteger(
@@ -144,24 +145,6 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
     this.#onConnection = readFunction('onConnection', opts.onConnection)
     this.#onDisconnection = readFunction('onDisconnection', opts.onDisconnection)
     this.nodeId = opts.nodeId ?? createNodeId()
-    this.#registry = new ListenerRegistry({ owner: this, onListenerError: this.#reportError })
-  }
-
-  addEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: ListenerOptions | boolean,
-  ): void {
-    if (this.#isClosed) return
-    this.#registry.add(String(type), callback, options)
-  }
-
-  removeEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: { capture?: boolean } | boolean,
-  ): void {
-    this.#registry.remove(String(type), callback, options)
   }
 
   /** Delivers to the hub's own listeners and to every spoke interested in the type. */
@@ -169,12 +152,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
     assertEvent(event)
     this.#stats.dispatched++
     const peers = this.#interest.get(event.type)
-    if (peers !== undefined && !this.#isClosed) {
+    if (peers !== undefined && !this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const frame = encodeEvent(event.type, this.nodeId, event.detail, this.#serializer)
       for (const peer of peers) this.#sendEvent(peer, frame)
     }
-    this.#stats.delivered += this.#registry.deliver(event)
+    this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -185,7 +168,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
       principal: options.principal,
     })
     const peer = new HubPeer(this, link, info)
-    if (this.#isClosed) {
+    if (this.isClosed) {
       link.close(CLOSE_GOING_AWAY, 'hub closed')
       peer.isGone = true
       return peer
@@ -202,14 +185,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
   }
 
   async close(): Promise<void> {
-    if (this.#isClosed) return
-    this.#isClosed = true
+    if (this.isClosed) return
+    this.isClosed = true
     for (const peer of [...this.#peers]) {
       peer.writer.flush()
       peer.link.close(CLOSE_GOING_AWAY, 'hub closed')
       this.peerClosed(peer, { code: CLOSE_GOING_AWAY, reason: 'hub closed' })
     }
-    this.#registry.clear()
+    this.registry.clear()
     this.#reportStatus({ type: 'closed' })
   }
 
@@ -243,7 +226,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
         this.#stats.dropped += events
       },
       onOverflowClose: (error) => {
-        this.#reportError(error)
+        this.reportError(error)
         peer.link.close(CLOSE_TRY_AGAIN_LATER, 'overflow')
         this.peerClosed(peer, { code: CLOSE_TRY_AGAIN_LATER, reason: 'overflow', error })
       },
@@ -253,7 +236,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
   /** @internal Reports a peer's error and counts the dropped input. */
   peerError(peer: HubPeer, error: EventwireError, closeCode?: number): void {
     this.#stats.dropped++
-    this.#reportError(error)
+    this.reportError(error)
     peer.writer.writeControl(encodeError(error.code, error.message, error.eventType))
     if (closeCode !== undefined) {
       peer.writer.flush()
@@ -264,7 +247,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
 
   /** @internal */
   report(error: EventwireError): void {
-    this.#reportError(error)
+    this.reportError(error)
   }
 
   /** @internal */
@@ -273,7 +256,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
     try {
       return this.#authorize({ principal: peer.info.principal, type, action, connection: peer.info })
     } catch (cause) {
-      this.#reportError(new EventwireError('ERR_UNAUTHORIZED', 'authorize threw', { cause, eventType: type }))
+      this.reportError(new EventwireError('ERR_UNAUTHORIZED', 'authorize threw', { cause, eventType: type }))
       return false
     }
   }
@@ -308,13 +291,13 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
       try {
         frame = encodeEvent(type, origin, detail, this.#serializer)
       } catch (error) {
-        this.#reportError(error as EventwireError)
+        this.reportError(error as EventwireError)
         return
       }
       for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame)
     }
-    if (this.#registry.has(type)) {
-      this.#stats.delivered += this.#registry.deliver(new CustomEvent(type, { detail }))
+    if (this.registry.has(type)) {
+      this.#stats.delivered += this.registry.deliver(new CustomEvent(type, { detail }))
     }
   }
 
@@ -342,7 +325,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent> implements NetworkEvent
     try {
       callback()
     } catch (cause) {
-      this.#reportError(new EventwireError('ERR_LISTENER_THREW', 'a hub callback threw', { cause }))
+      this.reportError(new EventwireError('ERR_LISTENER_THREW', 'a hub callback threw', { cause }))
     }
   }
 }

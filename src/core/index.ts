@@ -2,6 +2,7 @@ export type { Backoff, ReconnectOptions } from './backoff.js'
 export { backoffDelayMs } from './backoff.js'
 export type { EventwireErrorCode, EventwireErrorOptions } from './errors.js'
 export { EventwireError, isEventwireErrorCode } from './errors.js'
+export { createEvent, RegistryEventTarget } from './event-target.js'
 export type { DecodeResult, Frame, FrameLimits } from './frame.js'
 export {
   DEFAULT_FRAME_LIMITS,

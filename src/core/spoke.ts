@@ -1,5 +1,6 @@
 import { type Backoff, backoffDelayMs, type ReconnectOptions, readBackoff } from './backoff.js'
 import { EventwireError, invalidOption } from './errors.js'
+import { RegistryEventTarget } from './event-target.js'
 import {
   decodeFrames,
   encodeEvent,
@@ -24,17 +25,15 @@ import {
   readPositiveInteger,
   readSerializer,
 } from './options.js'
-import { assertEvent, ListenerRegistry } from './registry.js'
+import { assertEvent } from './registry.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
 import type {
   EventwireStats,
   EventwireStatus,
-  ListenerOptions,
   NetworkEventTarget,
   NetworkEventTargetOptions,
   Serializer,
   TypedEvent,
-  TypedEventListenerOrEventListenerObject,
 } from './types.js'
 
 /** What a transport calls as its link to the hub reports activity. */
@@ -96,12 +95,14 @@ const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
  * hub that carries its interest (sub/unsub) and events both ways. Reconnects with backoff, resubscribes
  * every live type, reports a `gap` after each reconnect, and detects dead links with heartbeats.
  */
-export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEventTarget<TEvent> {
+export class Spoke<TEvent extends TypedEvent = TypedEvent>
+  extends RegistryEventTarget<TEvent>
+  implements NetworkEventTarget<TEvent>
+{
   readonly nodeId: string
   readonly ready: Promise<void>
-  readonly #registry: ListenerRegistry
   readonly #stats = createStats()
-  readonly #reportError: ErrorSink
+  protected readonly reportError: ErrorSink
   readonly #reportStatus: (status: EventwireStatus) => void
   readonly #serializer: Serializer
   readonly #limits: FrameLimits
@@ -133,9 +134,10 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
   #offline: string[] = []
 
   constructor(options: SpokeOptions) {
+    super()
     const opts = readOptionsObject(options, 'Spoke')
-    this.#reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.#reportError)
+    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
     const connect = readFunction<SpokeConnector>('connect', opts.connect)
     if (connect === undefined) invalidOption('connect', 'a function', undefined)
     this.#connect = connect
@@ -160,11 +162,6 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     )
     this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
     this.nodeId = opts.nodeId ?? createNodeId()
-    this.#registry = new ListenerRegistry({
-      owner: this,
-      onListenerError: this.#reportError,
-      onInterest: (type, isInterested) => this.#interest(type, isInterested),
-    })
     this.ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
       this.#rejectReady = reject
@@ -174,33 +171,16 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     this.#open()
   }
 
-  addEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: ListenerOptions | boolean,
-  ): void {
-    if (this.#state === 'closed') return
-    this.#registry.add(this.#checkType(type), callback, options)
-  }
-
-  removeEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: { capture?: boolean } | boolean,
-  ): void {
-    this.#registry.remove(String(type), callback, options)
-  }
-
   /** Delivers to local listeners synchronously and sends the event to the hub for everyone else. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     this.#stats.dispatched++
     if (this.#state !== 'closed') {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = encodeEvent(this.#checkType(event.type), this.nodeId, event.detail, this.#serializer)
+      const frame = encodeEvent(this.eventType(event.type), this.nodeId, event.detail, this.#serializer)
       this.#send(frame)
     }
-    this.#stats.delivered += this.#registry.deliver(event)
+    this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -216,6 +196,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
   async close(): Promise<void> {
     if (this.#state === 'closed') return
     this.#state = 'closed'
+    this.isClosed = true
     this.#serial++
     this.#dial?.abort()
     this.#stopTimers()
@@ -228,7 +209,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     this.#writer = undefined
     this.#offline = []
     this.#stats.connections = 0
-    this.#registry.clear()
+    this.registry.clear()
     const closed = new EventwireError('ERR_CLOSED', 'the spoke is closed')
     for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(closed)
     if (!this.#isReady) this.#rejectReady(closed)
@@ -236,7 +217,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
   }
 
   stats(): EventwireStats {
-    return { ...this.#stats, subscriptions: this.#registry.types().length }
+    return { ...this.#stats, subscriptions: this.registry.types().length }
   }
 
   // --- connection lifecycle ---
@@ -286,7 +267,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
         this.#stats.dropped += events
       },
       onOverflowClose: (error) => {
-        this.#reportError(error)
+        this.reportError(error)
         link.close(CLOSE_NORMAL, 'overflow')
         this.#lost({ error })
       },
@@ -296,7 +277,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     this.#stats.connections = 1
     this.#lastReceivedAt = Date.now()
     writer.writeControl(encodeHello(this.nodeId))
-    for (const type of this.#registry.types()) writer.writeControl(encodeSub(type))
+    for (const type of this.registry.types()) writer.writeControl(encodeSub(type))
     for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
     this.#handshakePingId = ++this.#nextPingId
     writer.writeControl(encodePing(this.#handshakePingId))
@@ -389,7 +370,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     }
   }
 
-  #interest(type: string, isInterested: boolean): void {
+  protected override interestChanged(type: string, isInterested: boolean): void {
     this.#writer?.writeControl(isInterested ? encodeSub(type) : encodeUnsub(type))
   }
 
@@ -398,7 +379,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     const result = decodeFrames(data, this.#limits, this.#serializer)
     if (!result.ok) {
       this.#stats.dropped++
-      this.#reportError(result.error)
+      this.reportError(result.error)
       return
     }
     for (const frame of result.frames) {
@@ -413,8 +394,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
         // The hub never echoes an event to its origin; this guards against a misbehaving relay.
         if (frame.origin === this.nodeId) return
         this.#stats.received++
-        if (this.#registry.has(frame.type)) {
-          this.#stats.delivered += this.#registry.deliver(
+        if (this.registry.has(frame.type)) {
+          this.#stats.delivered += this.registry.deliver(
             new CustomEvent(frame.type, { detail: frame.detail }),
           )
         }
@@ -426,13 +407,13 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
         this.#writer?.writeControl(encodePong(frame.id))
         return
       case 'error':
-        this.#reportError(
+        this.reportError(
           new EventwireError(frame.code, `hub reported: ${frame.message}`, { eventType: frame.eventType }),
         )
         return
       case 'hello':
         if (frame.version !== PROTOCOL_VERSION) {
-          this.#reportError(
+          this.reportError(
             new EventwireError(
               'ERR_PROTOCOL_VERSION',
               `the hub speaks protocol ${frame.version}, not ${PROTOCOL_VERSION}`,
@@ -444,7 +425,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
       case 'sub':
       case 'unsub':
         this.#stats.dropped++
-        this.#reportError(
+        this.reportError(
           new EventwireError('ERR_FRAME_MALFORMED', `a hub does not send ${frame.kind} frames`),
         )
         return
@@ -462,7 +443,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent> implements NetworkEve
     this.#flushWaiters = waiting
   }
 
-  #checkType(type: unknown): string {
+  protected override eventType(type: unknown): string {
     const name = String(type)
     if (!isValidType(name, this.#limits)) {
       throw new EventwireError(

@@ -23,6 +23,16 @@ export type TypedEventListenerOrEventListenerObject<TEvent extends TypedEvent> =
   | TypedEventListener<TEvent>
   | TypedEventListenerObject<TEvent>
 
+/**
+ * The member of the event union whose `type` is `TType`; the whole union when `type` is a plain `string`
+ * (an untyped target), so untyped code keeps working.
+ */
+export type EventOfType<TEvent extends TypedEvent, TType extends string> = [
+  Extract<TEvent, { type: TType }>,
+] extends [never]
+  ? TEvent
+  : Extract<TEvent, { type: TType }>
+
 /** Options of `addEventListener`; a boolean means `capture`, as in the DOM. */
 export interface ListenerOptions {
   /** Remove the listener after its first call. */
@@ -36,16 +46,28 @@ export interface ListenerOptions {
 }
 
 /**
- * Structurally an `EventTarget`: anything that accepts one accepts this. Listener signatures follow
- * `@graphql-yoga/typed-event-target` so each type is assignable to the other.
+ * Structurally an `EventTarget`: anything that accepts one accepts this, and it is assignable to and from
+ * `@graphql-yoga/typed-event-target`'s `TypedEventTarget`.
  */
 export interface TypedEventTarget<TEvent extends TypedEvent> extends EventTarget {
+  /** Adds a listener; the event it receives is the member of the union whose `type` is `type`. */
+  addEventListener<TType extends TEvent['type']>(
+    type: TType,
+    callback: TypedEventListenerOrEventListenerObject<EventOfType<TEvent, TType>> | null,
+    options?: ListenerOptions | boolean,
+  ): void
+  /** `@graphql-yoga/typed-event-target`'s signature, kept so the two types are assignable both ways. */
   addEventListener<TCurrEvent extends TEvent>(
     type: TCurrEvent['type'],
     callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
     options?: ListenerOptions | boolean,
   ): void
   dispatchEvent(event: TEvent): boolean
+  removeEventListener<TType extends TEvent['type']>(
+    type: TType,
+    callback: TypedEventListenerOrEventListenerObject<EventOfType<TEvent, TType>> | null,
+    options?: { capture?: boolean } | boolean,
+  ): void
   removeEventListener<TCurrEvent extends TEvent>(
     type: TCurrEvent['type'],
     callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,

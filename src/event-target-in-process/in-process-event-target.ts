@@ -1,14 +1,9 @@
 import { EventwireError } from '../core/errors.js'
+import { RegistryEventTarget } from '../core/event-target.js'
 import { readFunction, readOptionsObject } from '../core/options.js'
-import { assertEvent, ListenerRegistry } from '../core/registry.js'
-import { createErrorSink, createStats } from '../core/report.js'
-import type {
-  EventwireStats,
-  ListenerOptions,
-  NetworkEventTarget,
-  TypedEvent,
-  TypedEventListenerOrEventListenerObject,
-} from '../core/types.js'
+import { assertEvent } from '../core/registry.js'
+import { createErrorSink, createStats, type ErrorSink } from '../core/report.js'
+import type { EventwireStats, NetworkEventTarget, TypedEvent } from '../core/types.js'
 
 export interface InProcessEventTargetOptions {
   /** Receives `ERR_LISTENER_THREW` when a listener throws; the other listeners still run. */
@@ -27,56 +22,40 @@ export function createInProcessEventTarget<TEvent extends TypedEvent = TypedEven
   return new InProcessTarget<TEvent>(options)
 }
 
-class InProcessTarget<TEvent extends TypedEvent> implements InProcessEventTarget<TEvent> {
+class InProcessTarget<TEvent extends TypedEvent>
+  extends RegistryEventTarget<TEvent>
+  implements InProcessEventTarget<TEvent>
+{
   readonly ready: Promise<void> = Promise.resolve()
   readonly #stats = createStats()
-  readonly #registry: ListenerRegistry
-  #isClosed = false
+  protected readonly reportError: ErrorSink
 
   constructor(options?: InProcessEventTargetOptions) {
+    super()
     const opts = readOptionsObject(options, 'createInProcessEventTarget')
-    this.#registry = new ListenerRegistry({
-      owner: this,
-      onListenerError: createErrorSink(readFunction('onError', opts.onError), this.#stats),
-      onInterest: (_type, isInterested) => {
-        this.#stats.subscriptions += isInterested ? 1 : -1
-      },
-    })
+    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
   }
 
-  addEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: ListenerOptions | boolean,
-  ): void {
-    if (this.#isClosed) return
-    this.#registry.add(String(type), callback, options)
-  }
-
-  removeEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: { capture?: boolean } | boolean,
-  ): void {
-    this.#registry.remove(String(type), callback, options)
+  protected override interestChanged(_type: string, isInterested: boolean): void {
+    this.#stats.subscriptions += isInterested ? 1 : -1
   }
 
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     this.#stats.dispatched++
-    this.#stats.delivered += this.#registry.deliver(event)
+    this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
   flush(): Promise<void> {
-    return this.#isClosed
+    return this.isClosed
       ? Promise.reject(new EventwireError('ERR_CLOSED', 'the target is closed'))
       : this.ready
   }
 
   async close(): Promise<void> {
-    this.#isClosed = true
-    this.#registry.clear()
+    this.isClosed = true
+    this.registry.clear()
     this.#stats.subscriptions = 0
   }
 

@@ -1,19 +1,18 @@
 import type { Cluster, Redis } from 'ioredis'
 import { EventwireError, invalidOption } from '../core/errors.js'
+import { RegistryEventTarget } from '../core/event-target.js'
 import { decodeFrames, encodeBatch, encodeEvent, type FrameLimits, isValidType } from '../core/frame.js'
 import { createNodeId } from '../core/link.js'
 import { readFunction, readLimits, readOptionsObject, readSerializer } from '../core/options.js'
-import { assertEvent, ListenerRegistry } from '../core/registry.js'
+import { assertEvent } from '../core/registry.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from '../core/report.js'
 import type {
   EventwireStats,
   EventwireStatus,
-  ListenerOptions,
   NetworkEventTarget,
   NetworkEventTargetOptions,
   Serializer,
   TypedEvent,
-  TypedEventListenerOrEventListenerObject,
 } from '../core/types.js'
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
@@ -57,12 +56,14 @@ const MAX_BATCH_CHARS = 256 * 1024
 // biome-ignore lint/suspicious/noExplicitAny: the listener signature ioredis declares
 type ClientListener = (...args: any[]) => void
 
-class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent> {
+class RedisTarget<TEvent extends TypedEvent>
+  extends RegistryEventTarget<TEvent>
+  implements RedisEventTarget<TEvent>
+{
   readonly ready: Promise<void>
   readonly nodeId: string
-  readonly #registry: ListenerRegistry
   readonly #stats = createStats()
-  readonly #reportError: ErrorSink
+  protected readonly reportError: ErrorSink
   readonly #reportStatus: (status: EventwireStatus) => void
   readonly #serializer: Serializer
   readonly #limits: FrameLimits
@@ -77,12 +78,12 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
   readonly #clientListeners: Array<[RedisClient, string, ClientListener]> = []
   #disconnectedAt: number | undefined
   #reconnectAttempt = 0
-  #isClosed = false
 
   constructor(options: RedisEventTargetOptions) {
+    super()
     const opts = readOptionsObject(options, 'createRedisEventTarget')
-    this.#reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.#reportError)
+    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
     this.#publisher = readClient('publishClient', opts.publishClient)
     this.#subscriber = readClient('subscribeClient', opts.subscribeClient)
     if (this.#publisher === this.#subscriber) {
@@ -104,11 +105,6 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
       invalidOption('nodeId', 'a non-empty string', opts.nodeId)
     }
     this.nodeId = opts.nodeId ?? createNodeId()
-    this.#registry = new ListenerRegistry({
-      owner: this,
-      onListenerError: this.#reportError,
-      onInterest: (type, isInterested) => this.#setInterest(type, isInterested),
-    })
 
     this.#listen(
       this.#subscriber,
@@ -117,7 +113,7 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
     )
     this.#listen(this.#subscriber, 'close', () => this.#lost())
     this.#listen(this.#subscriber, 'reconnecting', (delayMs: number) => {
-      if (this.#isClosed) return
+      if (this.isClosed) return
       this.#reportStatus({
         type: 'reconnecting',
         attempt: ++this.#reconnectAttempt,
@@ -127,47 +123,30 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
     this.#listen(this.#subscriber, 'ready', () => this.#regained())
     for (const client of new Set([this.#publisher, this.#subscriber])) {
       this.#listen(client, 'error', (error: Error) => {
-        if (this.#isClosed) return
-        this.#reportError(new EventwireError('ERR_CONNECTION', `redis: ${error.message}`, { cause: error }))
+        if (this.isClosed) return
+        this.reportError(new EventwireError('ERR_CONNECTION', `redis: ${error.message}`, { cause: error }))
       })
     }
 
     this.#reportStatus({ type: 'connecting' })
     this.ready = Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)]).then(async () => {
       await this.flush()
-      if (this.#isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
+      if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
       this.#reportStatus({ type: 'connected' })
     })
     this.ready.catch(() => {})
-  }
-
-  addEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: ListenerOptions | boolean,
-  ): void {
-    if (this.#isClosed) return
-    this.#registry.add(this.#checkType(type), callback, options)
-  }
-
-  removeEventListener<TCurrEvent extends TEvent>(
-    type: TCurrEvent['type'],
-    callback: TypedEventListenerOrEventListenerObject<TCurrEvent> | null,
-    options?: { capture?: boolean } | boolean,
-  ): void {
-    this.#registry.remove(String(type), callback, options)
   }
 
   /** Delivers to local listeners synchronously and publishes to every other node through Redis. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     this.#stats.dispatched++
-    if (!this.#isClosed) {
+    if (!this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const type = this.#checkType(event.type)
+      const type = this.eventType(event.type)
       this.#enqueue(this.#prefix + type, encodeEvent(type, this.nodeId, event.detail, this.#serializer))
     }
-    this.#stats.delivered += this.#registry.deliver(event)
+    this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -178,11 +157,11 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
   }
 
   async close(): Promise<void> {
-    if (this.#isClosed) return
+    if (this.isClosed) return
     await this.flush().catch(() => {})
-    this.#isClosed = true
-    const channels = this.#registry.types().map((type) => this.#prefix + type)
-    this.#registry.clear()
+    this.isClosed = true
+    const channels = this.registry.types().map((type) => this.#prefix + type)
+    this.registry.clear()
     if (channels.length > 0 && this.#subscriber.status === 'ready') {
       // Leave the caller's subscribe client as we found it.
       await (this.#isSharded
@@ -197,7 +176,7 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
   stats(): EventwireStats {
     const connections =
       (this.#publisher.status === 'ready' ? 1 : 0) + (this.#subscriber.status === 'ready' ? 1 : 0)
-    return { ...this.#stats, connections, subscriptions: this.#registry.types().length }
+    return { ...this.#stats, connections, subscriptions: this.registry.types().length }
   }
 
   // --- publishing ---
@@ -245,13 +224,17 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
         },
         (cause: unknown) => {
           this.#stats.dropped += events
-          this.#reportError(new EventwireError('ERR_CONNECTION', `publish to "${channel}" failed`, { cause }))
+          this.reportError(new EventwireError('ERR_CONNECTION', `publish to "${channel}" failed`, { cause }))
         },
       ),
     )
   }
 
   // --- subscribing ---
+
+  protected override interestChanged(type: string, isInterested: boolean): void {
+    this.#setInterest(type, isInterested)
+  }
 
   #setInterest(type: string, isInterested: boolean): void {
     const channel = this.#prefix + type
@@ -264,9 +247,9 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
         : this.#subscriber.unsubscribe(channel)
     this.#track(
       command.catch((cause: unknown) => {
-        if (this.#isClosed) return
+        if (this.isClosed) return
         const verb = isInterested ? 'subscribe to' : 'unsubscribe from'
-        this.#reportError(
+        this.reportError(
           new EventwireError('ERR_CONNECTION', `${verb} "${channel}" failed`, { cause, eventType: type }),
         )
       }),
@@ -274,14 +257,14 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
   }
 
   #receive(channel: string, message: string): void {
-    if (this.#isClosed || !channel.startsWith(this.#prefix)) return
+    if (this.isClosed || !channel.startsWith(this.#prefix)) return
     const type = channel.slice(this.#prefix.length)
     // A message may still arrive for a type we just left, or for a channel of someone sharing the client.
-    if (!this.#registry.has(type)) return
+    if (!this.registry.has(type)) return
     const result = decodeFrames(message, this.#limits, this.#serializer)
     if (!result.ok) {
       this.#stats.dropped++
-      this.#reportError(
+      this.reportError(
         new EventwireError(result.error.code, `on "${channel}": ${result.error.message}`, {
           cause: result.error.cause,
           eventType: type,
@@ -292,7 +275,7 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
     for (const frame of result.frames) {
       if (frame.kind !== 'event' || frame.type !== type) {
         this.#stats.dropped++
-        this.#reportError(
+        this.reportError(
           new EventwireError(
             'ERR_FRAME_MALFORMED',
             `on "${channel}": expected event frames of type "${type}"`,
@@ -306,14 +289,14 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
       // Redis echoes our own publishes; they were delivered locally at dispatch.
       if (frame.origin === this.nodeId) continue
       this.#stats.received++
-      this.#stats.delivered += this.#registry.deliver(new CustomEvent(type, { detail: frame.detail }))
+      this.#stats.delivered += this.registry.deliver(new CustomEvent(type, { detail: frame.detail }))
     }
   }
 
   // --- connection lifecycle ---
 
   #lost(): void {
-    if (this.#isClosed || this.#disconnectedAt !== undefined) return
+    if (this.isClosed || this.#disconnectedAt !== undefined) return
     this.#disconnectedAt = Date.now()
     this.#reportStatus({ type: 'disconnected' })
   }
@@ -321,10 +304,10 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
   /** The subscribe connection is back: subscribe every live type again, then report the gap. */
   #regained(): void {
     const since = this.#disconnectedAt
-    if (this.#isClosed || since === undefined) return
-    for (const type of this.#registry.types()) this.#setInterest(type, true)
+    if (this.isClosed || since === undefined) return
+    for (const type of this.registry.types()) this.#setInterest(type, true)
     void this.flush().then(() => {
-      if (this.#isClosed || this.#disconnectedAt !== since) return
+      if (this.isClosed || this.#disconnectedAt !== since) return
       this.#disconnectedAt = undefined
       this.#reconnectAttempt = 0
       this.#stats.reconnects++
@@ -344,7 +327,7 @@ class RedisTarget<TEvent extends TypedEvent> implements RedisEventTarget<TEvent>
     this.#clientListeners.push([client, event, listener])
   }
 
-  #checkType(type: unknown): string {
+  protected override eventType(type: unknown): string {
     const name = String(type)
     if (!isValidType(name, this.#limits)) {
       throw new EventwireError(

@@ -2,7 +2,14 @@ import { createPubSub as createYogaPubSub } from '@graphql-yoga/subscription'
 import type { TypedEventTarget as YogaTypedEventTarget } from '@graphql-yoga/typed-event-target'
 import { describe, expect, it } from 'vitest'
 import { createInProcessEventTarget } from '../../src/event-target-in-process/index.js'
-import { createMemoryConnector, Hub, Spoke, type TypedEvent, type TypedEventTarget } from '../../src/index.js'
+import {
+  createEvent,
+  createMemoryConnector,
+  Hub,
+  Spoke,
+  type TypedEvent,
+  type TypedEventTarget,
+} from '../../src/index.js'
 
 type Tick = TypedEvent<'tick', number>
 
@@ -11,6 +18,18 @@ const ours: TypedEventTarget<Tick> = createInProcessEventTarget<Tick>()
 const asYoga: YogaTypedEventTarget<Tick> = ours
 const backToOurs: TypedEventTarget<Tick> = asYoga
 const platform: EventTarget = backToOurs
+
+// Compile-time: a listener gets the member of the union its type names; dispatch checks type and detail.
+type Chat = TypedEvent<'chat', { text: string }> | TypedEvent<'typing', { from: string }>
+const typed = createInProcessEventTarget<Chat>()
+typed.addEventListener('chat', (event) => event.detail.text.toUpperCase())
+// @ts-expect-error a 'typing' event has no text
+typed.addEventListener('typing', (event) => event.detail.text)
+typed.dispatchEvent(createEvent('typing', { from: 'ada' }))
+// @ts-expect-error the detail does not match the 'typing' member
+typed.dispatchEvent(createEvent('typing', { text: 'hi' }))
+const typedAsYoga: YogaTypedEventTarget<Chat> = typed
+const typedHub: YogaTypedEventTarget<Chat> = new Hub<Chat>()
 
 async function collect<T>(iterator: AsyncIterator<T>, count: number): Promise<T[]> {
   const values: T[] = []
@@ -26,6 +45,7 @@ async function collect<T>(iterator: AsyncIterator<T>, count: number): Promise<T[
 describe("yoga's createPubSub over eventwire targets", () => {
   it('uses the in-process target as its eventTarget, with and without ids', async () => {
     expect(platform).toBe(ours)
+    expect([typedAsYoga, typedHub].every((target) => typeof target.dispatchEvent === 'function')).toBe(true)
     const target = createInProcessEventTarget()
     const pubsub = createYogaPubSub<{ tick: [number]; user: [id: string, name: string] }>({
       eventTarget: target,
