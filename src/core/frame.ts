@@ -98,7 +98,7 @@ export function encodeBatch(frames: readonly string[]): string {
 }
 
 /**
- * Decodes one wire message (a frame or a batch of frames). Never throws: hostile input yields a typed
+ * Decodes one text message (a frame or a batch of frames). Never throws: hostile input yields a typed
  * error, and a batch is accepted whole or not at all.
  */
 export function decodeFrames(
@@ -125,6 +125,15 @@ export function decodeFrames(
       error: new EventwireError('ERR_FRAME_MALFORMED', 'frame is not valid JSON', { cause }),
     }
   }
+  return validateFrames(raw, limits, serializer === jsonSerializer ? undefined : serializer)
+}
+
+/**
+ * Validates an already parsed message (a frame array or a batch), as received from JSON or from a
+ * structured-clone link. With `serializer`, event details must be strings and are parsed by it; without,
+ * they are taken as they are. Never throws.
+ */
+export function validateFrames(raw: unknown, limits: FrameLimits, serializer?: Serializer): DecodeResult {
   if (!Array.isArray(raw) || raw.length === 0) return malformed('a frame must be a non-empty array')
   if (raw[0] !== FRAME_BATCH) {
     const frame = decodeOne(raw, limits, serializer)
@@ -147,7 +156,11 @@ export function decodeFrames(
   return { ok: true, frames }
 }
 
-function decodeOne(raw: unknown[], limits: FrameLimits, serializer: Serializer): Frame | EventwireError {
+function decodeOne(
+  raw: unknown[],
+  limits: FrameLimits,
+  serializer: Serializer | undefined,
+): Frame | EventwireError {
   switch (raw[0]) {
     case FRAME_EVENT: {
       if (raw.length !== 4) return malformedError('an event frame has 4 elements')
@@ -155,7 +168,7 @@ function decodeOne(raw: unknown[], limits: FrameLimits, serializer: Serializer):
       const origin = raw[2]
       if (!isValidType(type, limits)) return malformedError('event type is not a valid type string')
       if (!isNodeId(origin)) return malformedError('event origin is not a valid node id')
-      if (serializer === jsonSerializer) return { kind: 'event', type, origin, detail: raw[3] }
+      if (serializer === undefined) return { kind: 'event', type, origin, detail: raw[3] }
       if (typeof raw[3] !== 'string') return malformedError('event detail must be a serialized string')
       try {
         return { kind: 'event', type, origin, detail: serializer.parse(raw[3]) }

@@ -1,15 +1,7 @@
+import { type FrameCodec, resolveCodec } from './codec.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
-import {
-  decodeFrames,
-  encodeError,
-  encodeEvent,
-  encodeHello,
-  encodePong,
-  type Frame,
-  type FrameLimits,
-  PROTOCOL_VERSION,
-} from './frame.js'
+import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
 import {
   CLOSE_GOING_AWAY,
   CLOSE_POLICY_VIOLATION,
@@ -20,7 +12,7 @@ import {
   type Link,
   type LinkCloseInfo,
 } from './link.js'
-import { LinkWriter, type OverflowPolicy } from './link-writer.js'
+import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
 import {
   readFunction,
   readLimits,
@@ -36,7 +28,6 @@ import type {
   EventwireStatus,
   NetworkEventTarget,
   NetworkEventTargetOptions,
-  Serializer,
   TypedEvent,
 } from './types.js'
 
@@ -57,7 +48,12 @@ export interface AuthorizeRequest {
   connection: HubConnectionInfo
 }
 
-export interface HubOptions extends NetworkEventTargetOptions {
+export interface HubOptions<W = string> extends NetworkEventTargetOptions {
+  /**
+   * How frames travel on this hub's links: JSON text (the default, built from `serializer` and `limits`)
+   * or structured clone (`createCloneCodec()`, for worker links).
+   */
+  codec?: FrameCodec<W>
   /** Origin id of events dispatched on the hub itself. @default random */
   nodeId?: string
   /** Frame size, type length and batch limits. @see FrameLimits */
@@ -88,8 +84,8 @@ export interface HubOptions extends NetworkEventTargetOptions {
 /** The side of an accepted link that the transport drives. */
 export interface HubConnection {
   readonly info: HubConnectionInfo
-  /** Hand every message read from the link here, in order. */
-  receive(data: string): void
+  /** Hand every message read from the link here, in order (hostile input is fine: it is validated). */
+  receive(data: unknown): void
   /** The link is closed (by either side); call once. */
   closed(info?: LinkCloseInfo): void
   /** The platform's send buffer drained (optional: the hub also polls). */
@@ -107,7 +103,7 @@ const MAX_AUTH_CACHE = 10_000
  * of events among accepted links by interest. Each event is encoded once per fan-out, written to every
  * interested link except its origin, and batched per tick per link.
  */
-export class Hub<TEvent extends TypedEvent = TypedEvent>
+export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   extends RegistryEventTarget<TEvent>
   implements NetworkEventTarget<TEvent>
 {
@@ -116,25 +112,23 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   readonly #stats = createStats()
   protected readonly reportError: ErrorSink
   readonly #reportStatus: (status: EventwireStatus) => void
-  readonly #serializer: Serializer
-  readonly #limits: FrameLimits
+  readonly #codec: FrameCodec<W>
   readonly #maxBufferedBytes: number
   readonly #overflow: OverflowPolicy
   readonly #authorize: HubOptions['authorize']
   readonly #onConnection: HubOptions['onConnection']
   readonly #onDisconnection: HubOptions['onDisconnection']
   /** type -> links that subscribed to it */
-  readonly #interest = new Map<string, Set<HubPeer>>()
-  readonly #peers = new Set<HubPeer>()
+  readonly #interest = new Map<string, Set<HubPeer<W>>>()
+  readonly #peers = new Set<HubPeer<W>>()
   #nextPeerId = 1
 
-  constructor(options?: HubOptions) {
+  constructor(options?: HubOptions<W>) {
     super()
     const opts = readOptionsObject(options, 'Hub')
     this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
     this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
-    this.#serializer = readSerializer(opts.serializer)
-    this.#limits = readLimits(opts.limits)
+    this.#codec = resolveCodec(opts.codec, readSerializer(opts.serializer), readLimits(opts.limits))
     this.#maxBufferedBytes = readPositiveInteger(
       'maxBufferedBytes',
       opts.maxBufferedBytes,
@@ -154,7 +148,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
     const peers = this.#interest.get(event.type)
     if (peers !== undefined && !this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = encodeEvent(event.type, this.nodeId, event.detail, this.#serializer)
+      const frame = this.#codec.event(event.type, this.nodeId, event.detail)
       for (const peer of peers) this.#sendEvent(peer, frame)
     }
     this.#stats.delivered += this.registry.deliver(event)
@@ -162,12 +156,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   }
 
   /** Takes over a freshly opened link; the transport then feeds it through the returned connection. */
-  accept(link: Link, options: { principal?: unknown } = {}): HubConnection {
+  accept(link: Link<W>, options: { principal?: unknown } = {}): HubConnection {
     const info: HubConnectionInfo = Object.freeze({
       id: String(this.#nextPeerId++),
       principal: options.principal,
     })
-    const peer = new HubPeer(this, link, info)
+    const peer = new HubPeer<W>(this as Hub<TypedEvent, W>, link, info)
     if (this.isClosed) {
       link.close(CLOSE_GOING_AWAY, 'hub closed')
       peer.isGone = true
@@ -208,18 +202,13 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   // --- called by HubPeer ---
 
   /** @internal */
-  get limits(): FrameLimits {
-    return this.#limits
+  get codec(): FrameCodec<W> {
+    return this.#codec
   }
 
   /** @internal */
-  get serializer(): Serializer {
-    return this.#serializer
-  }
-
-  /** @internal */
-  createWriter(peer: HubPeer): LinkWriter {
-    return new LinkWriter(peer.link, {
+  createWriter(peer: HubPeer<W>): LinkWriter<W> {
+    return new LinkWriter(peer.link, this.#codec, {
       maxBufferedBytes: this.#maxBufferedBytes,
       overflow: this.#overflow,
       onDrop: (events) => {
@@ -230,14 +219,15 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
         peer.link.close(CLOSE_TRY_AGAIN_LATER, 'overflow')
         this.peerClosed(peer, { code: CLOSE_TRY_AGAIN_LATER, reason: 'overflow', error })
       },
+      onSendError: (cause, frame) => this.#sendFailed(cause, frame),
     })
   }
 
   /** @internal Reports a peer's error and counts the dropped input. */
-  peerError(peer: HubPeer, error: EventwireError, closeCode?: number): void {
+  peerError(peer: HubPeer<W>, error: EventwireError, closeCode?: number): void {
     this.#stats.dropped++
     this.reportError(error)
-    peer.writer.writeControl(encodeError(error.code, error.message, error.eventType))
+    peer.writer.writeControl(this.#codec.error(error.code, error.message, error.eventType))
     if (closeCode !== undefined) {
       peer.writer.flush()
       peer.link.close(closeCode, error.code)
@@ -251,7 +241,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   }
 
   /** @internal */
-  authorize(peer: HubPeer, type: string, action: HubAction): boolean | Promise<boolean> {
+  authorize(peer: HubPeer<W>, type: string, action: HubAction): boolean | Promise<boolean> {
     if (this.#authorize === undefined) return true
     try {
       return this.#authorize({ principal: peer.info.principal, type, action, connection: peer.info })
@@ -262,7 +252,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   }
 
   /** @internal */
-  subscribe(peer: HubPeer, type: string): void {
+  subscribe(peer: HubPeer<W>, type: string): void {
     if (peer.types.has(type)) return
     peer.types.add(type)
     let peers = this.#interest.get(type)
@@ -274,7 +264,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   }
 
   /** @internal */
-  unsubscribe(peer: HubPeer, type: string): void {
+  unsubscribe(peer: HubPeer<W>, type: string): void {
     if (!peer.types.delete(type)) return
     const peers = this.#interest.get(type)
     if (peers === undefined) return
@@ -283,13 +273,13 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   }
 
   /** @internal An event from a spoke: forward to other interested spokes, then the hub's own listeners. */
-  relay(from: HubPeer, type: string, origin: string, detail: unknown): void {
+  relay(from: HubPeer<W>, type: string, origin: string, detail: unknown): void {
     this.#stats.received++
     const peers = this.#interest.get(type)
     if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
-      let frame: string
+      let frame: W
       try {
-        frame = encodeEvent(type, origin, detail, this.#serializer)
+        frame = this.#codec.event(type, origin, detail)
       } catch (error) {
         this.reportError(error as EventwireError)
         return
@@ -302,7 +292,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
   }
 
   /** @internal */
-  peerClosed(peer: HubPeer, info: LinkCloseInfo): void {
+  peerClosed(peer: HubPeer<W>, info: LinkCloseInfo): void {
     if (peer.isGone) return
     peer.isGone = true
     peer.writer.dispose()
@@ -317,8 +307,15 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
     this.#safely(() => this.#onDisconnection?.(peer.info, info))
   }
 
-  #sendEvent(peer: HubPeer, frame: string): void {
+  #sendEvent(peer: HubPeer<W>, frame: W): void {
     if (peer.writer.writeEvent(frame)) this.#stats.sent++
+  }
+
+  /** A link refused an event (a detail its platform cannot carry): count it and say which. */
+  #sendFailed(cause: unknown, frame: unknown): void {
+    this.#stats.sent--
+    this.#stats.dropped++
+    this.reportError(unsendableEventError(cause, frame))
   }
 
   #safely(callback: () => void): void {
@@ -331,11 +328,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent>
 }
 
 /** One accepted link: decodes its frames in order and holds its subscriptions. */
-class HubPeer implements HubConnection {
-  readonly hub: Hub<TypedEvent>
-  readonly link: Link
+class HubPeer<W> implements HubConnection {
+  readonly hub: Hub<TypedEvent, W>
+  readonly link: Link<W>
   readonly info: HubConnectionInfo
-  readonly writer: LinkWriter
+  readonly writer: LinkWriter<W>
   readonly types = new Set<string>()
   isGone = false
   #hasHello = false
@@ -343,16 +340,16 @@ class HubPeer implements HubConnection {
   #backlog: Frame[] | undefined
   readonly #authorized = new Map<string, boolean>()
 
-  constructor(hub: Hub<TypedEvent>, link: Link, info: HubConnectionInfo) {
+  constructor(hub: Hub<TypedEvent, W>, link: Link<W>, info: HubConnectionInfo) {
     this.hub = hub
     this.link = link
     this.info = info
     this.writer = hub.createWriter(this)
   }
 
-  receive(data: string): void {
+  receive(data: unknown): void {
     if (this.isGone) return
-    const result = decodeFrames(data, this.hub.limits, this.hub.serializer)
+    const result = this.hub.codec.decode(data)
     if (!result.ok) {
       const fatal = result.error.code === 'ERR_FRAME_TOO_LARGE' ? CLOSE_TOO_LARGE : undefined
       this.hub.peerError(this, result.error, fatal)
@@ -458,7 +455,7 @@ class HubPeer implements HubConnection {
       return false
     }
     this.#hasHello = true
-    this.writer.writeControl(encodeHello(this.hub.nodeId))
+    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId))
     return true
   }
 
@@ -474,7 +471,7 @@ class HubPeer implements HubConnection {
         this.hub.unsubscribe(this, frame.type)
         return
       case 'ping':
-        this.writer.writeControl(encodePong(frame.id))
+        this.writer.writeControl(this.hub.codec.pong(frame.id))
         return
       case 'pong':
         return

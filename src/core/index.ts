@@ -1,5 +1,7 @@
 export type { Backoff, ReconnectOptions } from './backoff.js'
 export { backoffDelayMs } from './backoff.js'
+export type { CloneFrame, FrameCodec } from './codec.js'
+export { createCloneCodec, createTextCodec } from './codec.js'
 export type { EventwireErrorCode, EventwireErrorOptions } from './errors.js'
 export { EventwireError, isEventwireErrorCode } from './errors.js'
 export { createEvent, RegistryEventTarget } from './event-target.js'
@@ -16,6 +18,7 @@ export {
   encodeSub,
   encodeUnsub,
   PROTOCOL_VERSION,
+  validateFrames,
 } from './frame.js'
 export type { AuthorizeRequest, HubAction, HubConnection, HubConnectionInfo, HubOptions } from './hub.js'
 export { Hub } from './hub.js'

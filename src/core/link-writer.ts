@@ -1,5 +1,5 @@
+import type { FrameCodec } from './codec.js'
 import { EventwireError } from './errors.js'
-import { encodeBatch } from './frame.js'
 import type { Link } from './link.js'
 
 /** What to do when a link's outbound queue is full. */
@@ -17,6 +17,11 @@ export interface LinkWriterOptions {
   onDrop: (events: number) => void
   /** Called once when the policy is `close` and the limit is passed. */
   onOverflowClose: (error: EventwireError) => void
+  /**
+   * Called when the link refused a message (`send` threw, e.g. a detail that cannot be cloned): once per
+   * event frame it could not carry, after the frames around it were sent one by one.
+   */
+  onSendError: (error: unknown, frame: unknown) => void
 }
 
 /** Largest batch written at once; past it the queue is flushed inline rather than at the end of the tick. */
@@ -35,12 +40,13 @@ const BLOCKED_RETRY_MS = 5
  * end of the current task (batching adds no timer delay when there is nothing to batch). The queue is
  * bounded: past `maxBufferedBytes` the overflow policy drops or closes, and counts.
  */
-export class LinkWriter {
-  readonly #link: Link
+export class LinkWriter<W = string> {
+  readonly #link: Link<W>
+  readonly #codec: FrameCodec<W>
   readonly #options: LinkWriterOptions
   readonly #highWaterBytes: number
   readonly #inlineFlushChars: number
-  #frames: string[] = []
+  #frames: W[] = []
   /** Parallel to #frames: true for event frames (droppable), false for control frames. */
   #isEvent: boolean[] = []
   #queuedChars = 0
@@ -48,27 +54,29 @@ export class LinkWriter {
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #isClosed = false
 
-  constructor(link: Link, options: LinkWriterOptions) {
+  constructor(link: Link<W>, codec: FrameCodec<W>, options: LinkWriterOptions) {
     this.#link = link
+    this.#codec = codec
     this.#options = options
     this.#highWaterBytes = Math.min(PLATFORM_HIGH_WATER_BYTES, Math.floor(options.maxBufferedBytes / 2))
     this.#inlineFlushChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxBufferedBytes / 4))
   }
 
   /** Queues an event frame; returns false when the overflow policy dropped it or closed the link. */
-  writeEvent(frame: string): boolean {
+  writeEvent(frame: W): boolean {
     if (this.#isClosed) return false
-    if (this.#queuedChars + frame.length + this.#platformBytes() > this.#options.maxBufferedBytes) {
-      if (!this.#makeRoom(frame.length)) return false
+    const size = this.#codec.size(frame)
+    if (this.#queuedChars + size + this.#platformBytes() > this.#options.maxBufferedBytes) {
+      if (!this.#makeRoom(size)) return false
     }
-    this.#push(frame, true)
+    this.#push(frame, size, true)
     return true
   }
 
   /** Queues a control frame (sub, unsub, ping, pong, error, hello); never dropped by the policy. */
-  writeControl(frame: string): void {
+  writeControl(frame: W): void {
     if (this.#isClosed) return
-    this.#push(frame, false)
+    this.#push(frame, this.#codec.size(frame), false)
   }
 
   /** Writes what is queued now, as one batch where possible. */
@@ -83,20 +91,39 @@ export class LinkWriter {
       return
     }
     const frames = this.#frames
+    const isEvent = this.#isEvent
+    this.#frames = []
+    this.#isEvent = []
+    this.#queuedChars = 0
     let start = 0
     while (start < frames.length) {
       let end = start
       let chars = 0
-      while (end < frames.length && (end === start || chars + frames[end]!.length <= MAX_BATCH_CHARS)) {
-        chars += frames[end]!.length
+      while (end < frames.length) {
+        const size = this.#codec.size(frames[end]!)
+        if (end > start && chars + size > MAX_BATCH_CHARS) break
+        chars += size
         end++
       }
-      this.#link.send(end - start === 1 ? frames[start]! : encodeBatch(frames.slice(start, end)))
+      this.#send(frames, isEvent, start, end)
       start = end
     }
-    this.#frames = []
-    this.#isEvent = []
-    this.#queuedChars = 0
+  }
+
+  /** Sends frames[start, end) as one message; if the link refuses it, frame by frame. */
+  #send(frames: W[], isEvent: boolean[], start: number, end: number): void {
+    if (this.#isClosed) return
+    const message = end - start === 1 ? frames[start]! : this.#codec.batch(frames.slice(start, end))
+    try {
+      this.#link.send(message)
+      return
+    } catch (error) {
+      if (end - start === 1) {
+        if (isEvent[start]) this.#options.onSendError(error, frames[start])
+        return
+      }
+    }
+    for (let i = start; i < end; i++) this.#send(frames, isEvent, i, i + 1)
   }
 
   /** The platform buffer drained: write what waits. */
@@ -123,10 +150,10 @@ export class LinkWriter {
     this.#queuedChars = 0
   }
 
-  #push(frame: string, isEvent: boolean): void {
+  #push(frame: W, size: number, isEvent: boolean): void {
     this.#frames.push(frame)
     this.#isEvent.push(isEvent)
-    this.#queuedChars += frame.length
+    this.#queuedChars += size
     // A burst larger than a batch leaves now, in several writes, instead of piling up until the tick ends.
     if (this.#queuedChars >= this.#inlineFlushChars) this.flush()
     else if (!this.#isScheduled) {
@@ -151,13 +178,13 @@ export class LinkWriter {
     }
     if (overflow === 'drop-oldest') {
       const budget = maxBufferedBytes - this.#platformBytes() - incoming
-      const frames: string[] = []
+      const frames: W[] = []
       const isEvent: boolean[] = []
       let dropped = 0
       for (let i = 0; i < this.#frames.length; i++) {
         const frame = this.#frames[i]!
         if (this.#isEvent[i] && this.#queuedChars > budget) {
-          this.#queuedChars -= frame.length
+          this.#queuedChars -= this.#codec.size(frame)
           dropped++
           continue
         }
@@ -172,4 +199,17 @@ export class LinkWriter {
     onDrop(1)
     return false
   }
+}
+
+/** The error for an event frame a link refused to carry (a detail its platform cannot clone or encode). */
+export function unsendableEventError(cause: unknown, frame: unknown): EventwireError {
+  const type = Array.isArray(frame) && typeof frame[1] === 'string' ? frame[1] : undefined
+  return new EventwireError(
+    'ERR_SERIALIZE',
+    `an event${type ? ` of type "${type}"` : ''} could not be sent`,
+    {
+      cause,
+      eventType: type,
+    },
+  )
 }

@@ -3,9 +3,13 @@
  * optionally how many bytes are still waiting in the platform's send buffer. Decoding, routing,
  * batching, authorization and overflow stay in the core Hub and Spoke.
  */
-export interface Link {
-  /** Sends one encoded frame (text). Must not throw for a closed link; drop the data instead. */
-  send(data: string): void
+export interface Link<W = string> {
+  /**
+   * Sends one encoded message (text for socket links, a frame array for structured-clone links). Must not
+   * throw for a closed link: drop the data instead. May throw for data the platform cannot carry (a clone
+   * link given an uncloneable detail); the writer then reports the offending events.
+   */
+  send(data: W): void
   /** Closes the link; the transport then reports `closed()` to the core side. */
   close(code: number, reason: string): void
   /** Bytes accepted by `send` but not yet written to the network (e.g. `WebSocket.bufferedAmount`). */

@@ -1,15 +1,16 @@
 import type { Hub, HubConnection } from './hub.js'
 import type { Link, LinkCloseInfo } from './link.js'
 import type { SpokeConnector } from './spoke.js'
+import type { TypedEvent } from './types.js'
 
 const later: (callback: () => void) => void =
   typeof globalThis.setImmediate === 'function'
     ? globalThis.setImmediate
     : (callback) => setTimeout(callback, 0)
 
-export interface MemoryConnector {
+export interface MemoryConnector<W = string> {
   /** Pass as a spoke's `connect`. */
-  connect: SpokeConnector
+  connect: SpokeConnector<W>
   /** Cuts every link this connector opened, as a network failure would (both sides see it closed). */
   sever(): void
   /** Links currently open. */
@@ -18,11 +19,15 @@ export interface MemoryConnector {
 
 /**
  * Links a spoke to a hub in the same process. Each message crosses asynchronously (one macrotask, in
- * order), like a network hop, so the hub and spoke logic are exercised exactly as over a socket.
+ * order), like a network hop, so the hub and spoke logic are exercised exactly as over a socket. Messages
+ * are handed over as they are: with the clone codec, frame arrays are shared, not copied.
  */
-export function createMemoryConnector(hub: Hub, options: { principal?: unknown } = {}): MemoryConnector {
+export function createMemoryConnector<W = string>(
+  hub: Hub<TypedEvent, W>,
+  options: { principal?: unknown } = {},
+): MemoryConnector<W> {
   const severs = new Set<() => void>()
-  const connect: SpokeConnector = (handlers) => {
+  const connect: SpokeConnector<W> = (handlers) => {
     let isOpen = true
     let isDelivering = true
     const hubSide: HubConnection = hub.accept(
@@ -47,7 +52,7 @@ export function createMemoryConnector(hub: Hub, options: { principal?: unknown }
     }
     const sever = () => shut({ code: 1006, reason: 'severed' })
     severs.add(sever)
-    const spokeLink: Link = {
+    const spokeLink: Link<W> = {
       send: (data) => {
         if (isOpen) later(() => isDelivering && hubSide.receive(data))
       },

@@ -1,21 +1,10 @@
 import { type Backoff, backoffDelayMs, type ReconnectOptions, readBackoff } from './backoff.js'
+import { type FrameCodec, resolveCodec } from './codec.js'
 import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
-import {
-  decodeFrames,
-  encodeEvent,
-  encodeHello,
-  encodePing,
-  encodePong,
-  encodeSub,
-  encodeUnsub,
-  type Frame,
-  type FrameLimits,
-  isValidType,
-  PROTOCOL_VERSION,
-} from './frame.js'
+import { type Frame, type FrameLimits, isValidType, PROTOCOL_VERSION } from './frame.js'
 import { CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, createNodeId, type Link, type LinkCloseInfo } from './link.js'
-import { LinkWriter, type OverflowPolicy } from './link-writer.js'
+import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
 import {
   readFunction,
   readLimits,
@@ -32,14 +21,13 @@ import type {
   EventwireStatus,
   NetworkEventTarget,
   NetworkEventTargetOptions,
-  Serializer,
   TypedEvent,
 } from './types.js'
 
 /** What a transport calls as its link to the hub reports activity. */
 export interface SpokeLinkHandlers {
-  /** Hand every message read from the link here, in order. */
-  receive(data: string): void
+  /** Hand every message read from the link here, in order (hostile input is fine: it is validated). */
+  receive(data: unknown): void
   /** The link closed or failed; call once. */
   closed(info?: LinkCloseInfo): void
   /** The platform's send buffer drained (optional: the spoke also polls). */
@@ -50,11 +38,19 @@ export interface SpokeLinkHandlers {
  * Opens one link to the hub: return (or resolve to) the link once it is open, throw (or reject) if it
  * cannot be opened. Called again for every reconnect; `signal` aborts when the spoke closes meanwhile.
  */
-export type SpokeConnector = (handlers: SpokeLinkHandlers, signal: AbortSignal) => Link | Promise<Link>
+export type SpokeConnector<W = string> = (
+  handlers: SpokeLinkHandlers,
+  signal: AbortSignal,
+) => Link<W> | Promise<Link<W>>
 
-export interface SpokeOptions extends NetworkEventTargetOptions {
+export interface SpokeOptions<W = string> extends NetworkEventTargetOptions {
   /** Opens a link to the hub; supplied by the transport. */
-  connect: SpokeConnector
+  connect: SpokeConnector<W>
+  /**
+   * How frames travel on the link: JSON text (the default, built from `serializer` and `limits`) or
+   * structured clone (`createCloneCodec()`, for worker links). Must match the hub's.
+   */
+  codec?: FrameCodec<W>
   /** Origin id of events dispatched here. @default random */
   nodeId?: string
   /** Frame size, type length and batch limits. @see FrameLimits */
@@ -95,7 +91,7 @@ const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
  * hub that carries its interest (sub/unsub) and events both ways. Reconnects with backoff, resubscribes
  * every live type, reports a `gap` after each reconnect, and detects dead links with heartbeats.
  */
-export class Spoke<TEvent extends TypedEvent = TypedEvent>
+export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   extends RegistryEventTarget<TEvent>
   implements NetworkEventTarget<TEvent>
 {
@@ -104,9 +100,9 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
   readonly #stats = createStats()
   protected readonly reportError: ErrorSink
   readonly #reportStatus: (status: EventwireStatus) => void
-  readonly #serializer: Serializer
+  readonly #codec: FrameCodec<W>
   readonly #limits: FrameLimits
-  readonly #connect: SpokeConnector
+  readonly #connect: SpokeConnector<W>
   readonly #backoff: Backoff | undefined
   readonly #heartbeatIntervalMs: number
   readonly #heartbeatTimeoutMs: number
@@ -120,8 +116,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
   #state: SpokeState = 'connecting'
   /** Bumped whenever a link is abandoned, so late callbacks of an old link are ignored. */
   #serial = 0
-  #link: Link | undefined
-  #writer: LinkWriter | undefined
+  #link: Link<W> | undefined
+  #writer: LinkWriter<W> | undefined
   #dial: AbortController | undefined
   #attempt = 0
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
@@ -131,18 +127,18 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
   #handshakePingId = 0
   #nextPingId = 0
   #flushWaiters: FlushWaiter[] = []
-  #offline: string[] = []
+  #offline: W[] = []
 
-  constructor(options: SpokeOptions) {
+  constructor(options: SpokeOptions<W>) {
     super()
     const opts = readOptionsObject(options, 'Spoke')
     this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
     this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
-    const connect = readFunction<SpokeConnector>('connect', opts.connect)
+    const connect = readFunction<SpokeConnector<W>>('connect', opts.connect)
     if (connect === undefined) invalidOption('connect', 'a function', undefined)
     this.#connect = connect
-    this.#serializer = readSerializer(opts.serializer)
-    this.#limits = readLimits(opts.limits)
+    this.#codec = resolveCodec(opts.codec, readSerializer(opts.serializer), readLimits(opts.limits))
+    this.#limits = this.#codec.limits
     this.#backoff = opts.reconnect === false ? undefined : readBackoff(opts.reconnect)
     this.#heartbeatIntervalMs = readNonNegativeInteger(
       'heartbeatIntervalMs',
@@ -177,7 +173,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
     this.#stats.dispatched++
     if (this.#state !== 'closed') {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = encodeEvent(this.eventType(event.type), this.nodeId, event.detail, this.#serializer)
+      const frame = this.#codec.event(this.eventType(event.type), this.nodeId, event.detail)
       this.#send(frame)
     }
     this.#stats.delivered += this.registry.deliver(event)
@@ -188,7 +184,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
     if (this.#state === 'closed')
       return Promise.reject(new EventwireError('ERR_CLOSED', 'the spoke is closed'))
     const id = ++this.#nextPingId
-    if (this.#writer !== undefined) this.#writer.writeControl(encodePing(id))
+    if (this.#writer !== undefined) this.#writer.writeControl(this.#codec.ping(id))
     // Offline, the ping of the next handshake has a larger id and answers this waiter.
     return new Promise((resolve, reject) => this.#flushWaiters.push({ id, resolve, reject }))
   }
@@ -239,7 +235,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
         if (serial === this.#serial) this.#writer?.drained()
       },
     }
-    let opening: Link | Promise<Link>
+    let opening: Link<W> | Promise<Link<W>>
     try {
       opening = this.#connect(handlers, dial.signal)
     } catch (error) {
@@ -257,10 +253,10 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
     )
   }
 
-  #opened(link: Link): void {
+  #opened(link: Link<W>): void {
     this.#dial = undefined
     this.#link = link
-    const writer = new LinkWriter(link, {
+    const writer = new LinkWriter(link, this.#codec, {
       maxBufferedBytes: this.#maxBufferedBytes,
       overflow: this.#overflow,
       onDrop: (events) => {
@@ -271,16 +267,21 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
         link.close(CLOSE_NORMAL, 'overflow')
         this.#lost({ error })
       },
+      onSendError: (cause, frame) => {
+        this.#stats.sent--
+        this.#stats.dropped++
+        this.reportError(unsendableEventError(cause, frame))
+      },
     })
     this.#writer = writer
     this.#state = 'handshake'
     this.#stats.connections = 1
     this.#lastReceivedAt = Date.now()
-    writer.writeControl(encodeHello(this.nodeId))
-    for (const type of this.registry.types()) writer.writeControl(encodeSub(type))
+    writer.writeControl(this.#codec.hello(this.nodeId))
+    for (const type of this.registry.types()) writer.writeControl(this.#codec.sub(type))
     for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
     this.#handshakePingId = ++this.#nextPingId
-    writer.writeControl(encodePing(this.#handshakePingId))
+    writer.writeControl(this.#codec.ping(this.#handshakePingId))
     this.#startHeartbeat()
   }
 
@@ -340,7 +341,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
         this.#lost({ code: CLOSE_HEARTBEAT_TIMEOUT, error })
         return
       }
-      this.#writer?.writeControl(encodePing(++this.#nextPingId))
+      this.#writer?.writeControl(this.#codec.ping(++this.#nextPingId))
     }, this.#heartbeatIntervalMs)
     unrefTimer(this.#heartbeatTimer)
   }
@@ -354,7 +355,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
 
   // --- frames ---
 
-  #send(frame: string): void {
+  #send(frame: W): void {
     if (this.#writer !== undefined) {
       if (this.#writer.writeEvent(frame)) this.#stats.sent++
       return
@@ -371,12 +372,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
   }
 
   protected override interestChanged(type: string, isInterested: boolean): void {
-    this.#writer?.writeControl(isInterested ? encodeSub(type) : encodeUnsub(type))
+    this.#writer?.writeControl(isInterested ? this.#codec.sub(type) : this.#codec.unsub(type))
   }
 
-  #receive(data: string): void {
+  #receive(data: unknown): void {
     this.#lastReceivedAt = Date.now()
-    const result = decodeFrames(data, this.#limits, this.#serializer)
+    const result = this.#codec.decode(data)
     if (!result.ok) {
       this.#stats.dropped++
       this.reportError(result.error)
@@ -404,7 +405,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent>
         this.#pong(frame.id)
         return
       case 'ping':
-        this.#writer?.writeControl(encodePong(frame.id))
+        this.#writer?.writeControl(this.#codec.pong(frame.id))
         return
       case 'error':
         this.reportError(

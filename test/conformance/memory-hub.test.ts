@@ -1,4 +1,11 @@
-import { createMemoryConnector, Hub, Spoke } from '../../src/index.js'
+import {
+  type CloneFrame,
+  createCloneCodec,
+  createMemoryConnector,
+  Hub,
+  Spoke,
+  type TypedEvent,
+} from '../../src/index.js'
 import { describeConformance } from '../../src/testing/index.js'
 
 // The core Hub and Spoke over in-memory links (one macrotask per hop): the hub/spoke logic proven before
@@ -9,6 +16,31 @@ describeConformance('core hub with three in-memory spokes', async ({ nodeCount, 
   const spokes = Array.from(
     { length: Math.max(3, nodeCount - 1) },
     () => new Spoke({ connect: connector.connect, onError, heartbeatIntervalMs: 0 }),
+  )
+  await Promise.all(spokes.map((spoke) => spoke.ready))
+  return {
+    nodes: [hub, ...spokes],
+    close: async () => {
+      await Promise.all(spokes.map((spoke) => spoke.close()))
+      await hub.close()
+    },
+  }
+})
+
+// The same hub and spokes speaking structured-clone frames (the worker transports' codec).
+describeConformance('core hub with three in-memory spokes, clone codec', async ({ nodeCount, onError }) => {
+  const codec = createCloneCodec()
+  const hub = new Hub<TypedEvent, CloneFrame>({ onError, codec })
+  const connector = createMemoryConnector(hub)
+  const spokes = Array.from(
+    { length: Math.max(3, nodeCount - 1) },
+    () =>
+      new Spoke<TypedEvent, CloneFrame>({
+        connect: connector.connect,
+        codec,
+        onError,
+        heartbeatIntervalMs: 0,
+      }),
   )
   await Promise.all(spokes.map((spoke) => spoke.ready))
   return {

@@ -1,0 +1,119 @@
+import type { EventwireErrorCode } from './errors.js'
+import {
+  DEFAULT_FRAME_LIMITS,
+  type DecodeResult,
+  decodeFrames,
+  encodeBatch,
+  encodeError,
+  encodeEvent,
+  encodeHello,
+  encodePing,
+  encodePong,
+  encodeSub,
+  encodeUnsub,
+  FRAME_BATCH,
+  FRAME_ERROR,
+  FRAME_EVENT,
+  FRAME_HELLO,
+  FRAME_PING,
+  FRAME_PONG,
+  FRAME_SUB,
+  FRAME_UNSUB,
+  type FrameLimits,
+  PROTOCOL_VERSION,
+  validateFrames,
+} from './frame.js'
+import { jsonSerializer } from './serializer.js'
+import type { Serializer } from './types.js'
+
+/**
+ * How frames travel on one kind of link: as JSON text (sockets, streams) or as structured-clone arrays
+ * (workers, MessagePorts). The Hub, the Spoke and the link writer speak only through a codec, so the
+ * same routing logic serves both. `W` is what one message on the link is.
+ */
+export interface FrameCodec<W> {
+  readonly limits: FrameLimits
+  /** Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be encoded. */
+  event(type: string, origin: string, detail: unknown): W
+  hello(nodeId: string): W
+  sub(type: string): W
+  unsub(type: string): W
+  ping(id: number): W
+  pong(id: number): W
+  error(code: EventwireErrorCode, message: string, eventType?: string): W
+  /** Joins encoded frames into one batch frame without encoding them again. */
+  batch(frames: readonly W[]): W
+  /** Decodes one received message; never throws. */
+  decode(data: unknown): DecodeResult
+  /** Approximate size of a message in bytes, for the overflow bound. */
+  size(data: W): number
+}
+
+/** JSON text frames (docs/protocol.md), with details encoded by `serializer`. */
+export function createTextCodec(
+  serializer: Serializer = jsonSerializer,
+  limits: FrameLimits = DEFAULT_FRAME_LIMITS,
+): FrameCodec<string> {
+  return {
+    limits,
+    event: (type, origin, detail) => encodeEvent(type, origin, detail, serializer),
+    hello: encodeHello,
+    sub: encodeSub,
+    unsub: encodeUnsub,
+    ping: encodePing,
+    pong: encodePong,
+    error: encodeError,
+    batch: encodeBatch,
+    // decodeFrames refuses anything that is not a string.
+    decode: (data) => decodeFrames(data as string, limits, serializer),
+    size: (data) => data.length,
+  }
+}
+
+/** A frame as the array a structured-clone link carries. */
+export type CloneFrame = readonly unknown[]
+
+/**
+ * Structured-clone frames: the same arrays as the text protocol, handed to `postMessage` as they are, so
+ * details travel without JSON (Dates, Maps, typed arrays survive). Cloning failures surface when the link
+ * sends, not here. Sizes are estimates: a platform message queue has no byte count to bound anyway.
+ */
+export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): FrameCodec<CloneFrame> {
+  return {
+    limits,
+    event: (type, origin, detail) => [FRAME_EVENT, type, origin, detail === undefined ? null : detail],
+    hello: (nodeId) => [FRAME_HELLO, PROTOCOL_VERSION, nodeId],
+    sub: (type) => [FRAME_SUB, type],
+    unsub: (type) => [FRAME_UNSUB, type],
+    ping: (id) => [FRAME_PING, id],
+    pong: (id) => [FRAME_PONG, id],
+    error: (code, message, eventType) => [FRAME_ERROR, code, message.slice(0, 1024), eventType ?? null],
+    batch: (frames) => [FRAME_BATCH, ...frames],
+    decode: (data) => validateFrames(data, limits),
+    size: estimateSize,
+  }
+}
+
+const ESTIMATED_DETAIL_BYTES = 64
+
+function estimateSize(frame: CloneFrame): number {
+  if (frame[0] === FRAME_BATCH) {
+    let total = 8
+    for (let i = 1; i < frame.length; i++) total += estimateSize(frame[i] as CloneFrame)
+    return total
+  }
+  const detail = frame[0] === FRAME_EVENT ? frame[3] : undefined
+  return 32 + (typeof detail === 'string' ? detail.length * 2 : ESTIMATED_DETAIL_BYTES)
+}
+
+/**
+ * The codec a Hub or Spoke uses: the one given, else JSON text from `serializer` and `limits`. Without a
+ * codec, `W` is the default `string`, which is what the text codec produces.
+ */
+export function resolveCodec<W>(
+  codec: FrameCodec<W> | undefined,
+  serializer: Serializer,
+  limits: FrameLimits,
+): FrameCodec<W> {
+  return codec ?? (createTextCodec(serializer, limits) as FrameCodec<unknown> as FrameCodec<W>)
+}
