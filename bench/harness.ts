@@ -1,0 +1,162 @@
+/**
+ * A tiny interleaved benchmark harness. On a shared 2-core machine absolute numbers drift by tens of
+ * percent from one second to the next, so contenders run in alternating order over several short rounds,
+ * each round's ratio ours/theirs comes from measurements taken moments apart, and medians are reported.
+ * Ratios mean much, absolute numbers little. Nothing here asserts speed; `check` asserts correctness.
+ */
+
+export interface Contender {
+  readonly name: string
+  /** Performs `n` operations (may return a promise). */
+  readonly run: (n: number) => unknown
+  /** Throws if the contender did the wrong work; gets every operation it ran, warm-up included. */
+  readonly check?: (totalOps: number) => void
+}
+
+export interface Ratio {
+  readonly ours: string
+  readonly theirs: string
+  /** Printed next to the ratio, never asserted. */
+  readonly target?: number
+}
+
+export interface Comparison {
+  readonly title: string
+  /** What one operation is, for the table header. @default 'ops' */
+  readonly unit?: string
+  readonly contenders: readonly Contender[]
+  readonly ratios?: readonly Ratio[]
+  /** Fixed operations per `run` call; without it the batch is calibrated to about 10 ms. */
+  readonly batch?: number
+}
+
+export interface Result {
+  readonly title: string
+  /** Median ops/s per contender name. */
+  readonly medians: ReadonlyMap<string, number>
+  /** Median over rounds of the per-round ratio, keyed `ours / theirs`. */
+  readonly ratios: ReadonlyMap<string, number>
+}
+
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+export const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 300)
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+export function collectGarbage(): void {
+  if (gc === undefined) throw new Error('run with node --expose-gc (npm run bench does)')
+  gc()
+  gc()
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export async function compare(comparison: Comparison): Promise<Result> {
+  const { contenders } = comparison
+  const ran = new Map<Contender, number>(contenders.map((c) => [c, 0]))
+
+  async function timed(c: Contender, n: number): Promise<number> {
+    const start = performance.now()
+    const result = c.run(n)
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') await result
+    const ms = performance.now() - start
+    ran.set(c, ran.get(c)! + n)
+    return ms
+  }
+
+  /** Grows the batch until one call takes about 10 ms; this doubles as the JIT warm-up. */
+  async function calibrate(c: Contender): Promise<number> {
+    if (comparison.batch !== undefined) {
+      await timed(c, comparison.batch)
+      return comparison.batch
+    }
+    let n = 1
+    for (;;) {
+      const ms = await timed(c, n)
+      if (ms >= 10 || n >= 2 ** 30) return n
+      n = ms < 1 ? n * 8 : Math.ceil((n * 12) / ms)
+    }
+  }
+
+  /** Calls `c` in batches for about `ROUND_MS`; returns ops/s. */
+  async function measure(c: Contender, batch: number): Promise<number> {
+    gc?.()
+    let ops = 0
+    let ms = 0
+    while (ms < ROUND_MS) {
+      ms += await timed(c, batch)
+      ops += batch
+    }
+    return (ops / ms) * 1000
+  }
+
+  const batches = new Map<Contender, number>()
+  for (const c of contenders) {
+    batches.set(c, await calibrate(c))
+    await measure(c, batches.get(c)!) // warm-up round, not recorded: lets the optimizing tier settle
+  }
+
+  const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]))
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse()
+    for (const c of order) rates.get(c.name)!.push(await measure(c, batches.get(c)!))
+  }
+  for (const c of contenders) c.check?.(ran.get(c)!)
+  return report(comparison, rates)
+}
+
+function report(comparison: Comparison, rates: Map<string, number[]>): Result {
+  const unit = comparison.unit ?? 'ops'
+  const medians = new Map([...rates].map(([name, r]) => [name, median(r)]))
+  const labels = (comparison.ratios ?? []).map((r) => `ratio ${r.ours} / ${r.theirs}`)
+  const width = Math.max(24, ...[...rates.keys(), ...labels].map((label) => label.length + 2))
+  const lines = [`\n${comparison.title}`]
+  lines.push(
+    `  ${'contender'.padEnd(width)}${`${unit}/s`.padStart(10)}${'ns/op'.padStart(10)}${'spread'.padStart(9)}`,
+  )
+  for (const [name, r] of rates) {
+    const m = medians.get(name)!
+    const spread = ((Math.max(...r) - Math.min(...r)) / 2 / m) * 100
+    lines.push(
+      `  ${name.padEnd(width)}${si(m).padStart(10)}${(1e9 / m).toFixed(1).padStart(10)}${`±${spread.toFixed(0)}%`.padStart(9)}`,
+    )
+  }
+
+  const ratios = new Map<string, number>()
+  for (const { ours, theirs, target } of comparison.ratios ?? []) {
+    const a = rates.get(ours)
+    const b = rates.get(theirs)
+    if (a === undefined || b === undefined) throw new Error(`unknown contender in ratio ${ours} / ${theirs}`)
+    const perRound = a.map((x, i) => x / b[i]!)
+    const ratio = median(perRound)
+    const label = `${ours} / ${theirs}`
+    ratios.set(label, ratio)
+    const range = `${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}`
+    const goal =
+      target === undefined ? '' : `  target ≥${target}× ${ratio >= target ? 'ok' : '<-- BELOW TARGET'}`
+    lines.push(
+      `  ratio ${label.padEnd(width - 6)}${`${ratio.toFixed(2)}×`.padStart(10)}  rounds ${range}${goal}`,
+    )
+  }
+  console.log(lines.join('\n'))
+  return { title: comparison.title, medians, ratios }
+}
+
+/** 12345678 -> '12.35 M' */
+export function si(value: number): string {
+  if (value >= 1e9) return `${(value / 1e9).toFixed(2)} G`
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`
+  return value.toFixed(1)
+}
+
+/** Throws a loud, specific error when a contender did the wrong amount of work. */
+export function expectCount(what: string, actual: number, expected: number): void {
+  if (actual !== expected) {
+    throw new Error(`sanity check failed: ${what} delivered ${actual}, expected ${expected}`)
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Redis: dispatch on node A -> listener on node B, through one real redis-server started here. Every
+ * contender uses the same ioredis version and its own pair of connections. Throughput counts an event
+ * once B's listener has it; latency is dispatch -> B's listener, measured on one clock.
+ */
+
+import { once } from 'node:events'
+import { createRedisEventTarget as createYogaRedisEventTarget } from '@graphql-yoga/redis-event-target'
+import { RedisPubSub } from 'graphql-redis-subscriptions'
+import { Redis } from 'ioredis'
+import { createRedisEventTarget } from '../src/event-target-redis/index.js'
+import { waitFor } from '../src/testing/index.js'
+import { RedisServer } from '../test/support/redis-server.js'
+import { type Contender, compare, expectCount, median } from './harness.js'
+
+/** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
+const CHUNK = 100
+
+interface Pair {
+  name: string
+  /** Dispatch one event with this detail on node A. */
+  send(detail: { n: number; t: number }): void
+  /** Called with every detail node B's listener receives. */
+  onReceive(listener: (detail: { n: number; t: number }) => void): Promise<void>
+  close(): Promise<void>
+}
+
+const nextTick = () => new Promise((resolve) => setImmediate(resolve))
+
+async function oursPair(port: number): Promise<Pair> {
+  const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
+  const a = createRedisEventTarget({
+    publishClient: clients[0]!,
+    subscribeClient: clients[1]!,
+    prefix: 'b1:',
+  })
+  const b = createRedisEventTarget({
+    publishClient: clients[2]!,
+    subscribeClient: clients[3]!,
+    prefix: 'b1:',
+  })
+  await Promise.all([a.ready, b.ready])
+  return {
+    name: 'eventwire redis',
+    send: (detail) => a.dispatchEvent(new CustomEvent('tick', { detail })),
+    onReceive: async (listener) => {
+      b.addEventListener('tick', (event) => listener(event.detail as { n: number; t: number }))
+      await b.flush()
+    },
+    close: async () => {
+      await Promise.all([a.close(), b.close()])
+      for (const client of clients) client.disconnect()
+    },
+  }
+}
+
+async function yogaPair(port: number): Promise<Pair> {
+  const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
+  const a = createYogaRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]! })
+  const b = createYogaRedisEventTarget({ publishClient: clients[2]!, subscribeClient: clients[3]! })
+  return {
+    name: 'yoga redis-event-target',
+    send: (detail) => a.dispatchEvent(new CustomEvent('b2:tick', { detail })),
+    onReceive: async (listener) => {
+      b.addEventListener('b2:tick', (event) => listener((event as CustomEvent).detail))
+      // yoga's target does not expose its subscribe promise: wait until Redis counts the subscriber.
+      await waitFor(async () => (await clients[0]!.pubsub('NUMSUB', 'b2:tick'))[1] === 1, {
+        timeoutMs: 5_000,
+      })
+    },
+    close: async () => {
+      for (const client of clients) client.disconnect()
+    },
+  }
+}
+
+async function graphqlRedisPair(port: number): Promise<Pair> {
+  const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
+  // Subscribing before the ready check has run puts the connection in subscriber mode under ioredis's
+  // INFO check, which then fails: connect first.
+  await Promise.all(clients.map((client) => (client.status === 'ready' ? undefined : once(client, 'ready'))))
+  const a = new RedisPubSub({ publisher: clients[0]!, subscriber: clients[1]! })
+  const b = new RedisPubSub({ publisher: clients[2]!, subscriber: clients[3]! })
+  return {
+    name: 'graphql-redis-subscriptions',
+    send: (detail) => void a.publish('b3:tick', detail),
+    onReceive: async (listener) => {
+      await b.subscribe('b3:tick', listener)
+    },
+    close: async () => {
+      for (const client of clients) client.disconnect()
+    },
+  }
+}
+
+/** One contender: dispatches n events in chunks of CHUNK per tick and resolves when B has them all. */
+async function throughputContender(pair: Pair): Promise<Contender> {
+  let received = 0
+  let sent = 0
+  await pair.onReceive(() => {
+    received++
+  })
+  return {
+    name: pair.name,
+    run: async (n) => {
+      for (let i = 0; i < n; i++) {
+        pair.send({ n: sent++, t: 0 })
+        if (i % CHUNK === CHUNK - 1) await nextTick()
+      }
+      await waitFor(() => received === sent, {
+        timeoutMs: 60_000,
+        intervalMs: 1,
+        message: `${pair.name}: ${sent} events received`,
+      })
+    },
+    check: (total) => expectCount(pair.name, received, total),
+  }
+}
+
+interface Percentiles {
+  p50: number
+  p99: number
+}
+
+/**
+ * Latency percentiles per pair, contenders interleaved sample by sample so that they share the machine's
+ * moment. `intervalMs` 0: each event waits for the previous one's delivery (unloaded); otherwise one event
+ * per pair every `intervalMs` (a moderate steady rate).
+ */
+async function latency(pairs: Pair[], count: number, intervalMs: number): Promise<Percentiles[]> {
+  const samples = pairs.map(() => [] as number[])
+  let wake: (() => void) | undefined
+  await Promise.all(
+    pairs.map((pair, index) =>
+      pair.onReceive((detail) => {
+        samples[index]!.push(performance.now() - detail.t)
+        wake?.()
+      }),
+    ),
+  )
+  for (let n = 0; n < count; n++) {
+    const order = n % 2 === 0 ? pairs : [...pairs].reverse()
+    for (const pair of order) {
+      const index = pairs.indexOf(pair)
+      const before = samples[index]!.length
+      const delivered = new Promise<void>((resolve) => {
+        wake = () => samples[index]!.length > before && resolve()
+      })
+      pair.send({ n, t: performance.now() })
+      if (intervalMs === 0) await delivered
+    }
+    if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+  await waitFor(() => samples.every((list) => list.length === count), { timeoutMs: 10_000 })
+  return samples.map((list) => {
+    const sorted = list.sort((x, y) => x - y)
+    return { p50: median(sorted), p99: sorted[Math.floor(sorted.length * 0.99)]! }
+  })
+}
+
+const makers = [oursPair, yogaPair, graphqlRedisPair]
+
+export async function run(): Promise<void> {
+  const server = await RedisServer.start()
+  try {
+    const pairs = await Promise.all(makers.map((make) => make(server.port)))
+    const contenders = await Promise.all(pairs.map(throughputContender))
+    await compare({
+      title: `redis: dispatch on A -> listener on B (${CHUNK} events per tick, one redis-server)`,
+      unit: 'msg',
+      batch: 2_000,
+      contenders,
+      ratios: [
+        { ours: 'eventwire redis', theirs: 'yoga redis-event-target', target: 2 },
+        { ours: 'eventwire redis', theirs: 'graphql-redis-subscriptions', target: 1.5 },
+      ],
+    })
+    await Promise.all(pairs.map((pair) => pair.close()))
+
+    console.log('\nredis: latency dispatch -> remote listener, ms p50 / p99 (contenders interleaved)')
+    for (const [label, count, intervalMs] of [
+      ['unloaded (one at a time)', 1_000, 0],
+      ['moderate (1 event / ms)', 2_000, 1],
+    ] as const) {
+      const latencyPairs = await Promise.all(makers.map((make) => make(server.port)))
+      const results = await latency(latencyPairs, count, intervalMs)
+      const cells = latencyPairs.map(
+        (pair, i) => `${pair.name} ${results[i]!.p50.toFixed(3)} / ${results[i]!.p99.toFixed(3)}`,
+      )
+      console.log(`  ${label.padEnd(26)}${cells.join('   ')}`)
+      console.log(
+        `  ${''.padEnd(26)}p50 ratio eventwire / yoga: ${(results[0]!.p50 / results[1]!.p50).toFixed(2)}`,
+      )
+      await Promise.all(latencyPairs.map((pair) => pair.close()))
+    }
+  } finally {
+    await server.stop()
+  }
+}
