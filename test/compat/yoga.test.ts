@@ -1,7 +1,9 @@
 import { createPubSub as createYogaPubSub } from '@graphql-yoga/subscription'
 import type { TypedEventTarget as YogaTypedEventTarget } from '@graphql-yoga/typed-event-target'
-import { describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
 import { createInProcessEventTarget } from '../../src/event-target-in-process/index.js'
+import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import {
   createEvent,
   createMemoryConnector,
@@ -10,6 +12,7 @@ import {
   type TypedEvent,
   type TypedEventTarget,
 } from '../../src/index.js'
+import { RedisServer } from '../support/redis-server.js'
 
 type Tick = TypedEvent<'tick', number>
 
@@ -81,6 +84,34 @@ describe("yoga's createPubSub over eventwire targets", () => {
     } finally {
       await Promise.all([a.close(), b.close()])
       await hub.close()
+    }
+  })
+})
+
+describe("yoga's createPubSub over the Redis target", () => {
+  let server: RedisServer | undefined
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('publishes on one peer and receives on another through a real redis-server', async () => {
+    server = await RedisServer.start()
+    const clients = Array.from({ length: 4 }, () => new Redis(server!.port, '127.0.0.1'))
+    const a = createRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]! })
+    const b = createRedisEventTarget({ publishClient: clients[2]!, subscribeClient: clients[3]! })
+    try {
+      const publisher = createYogaPubSub<{ order: [id: string, total: number] }>({ eventTarget: a })
+      const subscriber = createYogaPubSub<{ order: [id: string, total: number] }>({ eventTarget: b })
+      const receiving = collect(subscriber.subscribe('order', 'o-1'), 2)
+      await Promise.resolve()
+      await b.flush()
+      publisher.publish('order', 'o-2', 1)
+      publisher.publish('order', 'o-1', 10)
+      publisher.publish('order', 'o-1', 20)
+      expect(await receiving).toEqual([10, 20])
+    } finally {
+      await Promise.all([a.close(), b.close()])
+      for (const client of clients) client.disconnect()
     }
   })
 })
