@@ -20,6 +20,7 @@ import {
   FRAME_SUB,
   FRAME_UNSUB,
   type FrameLimits,
+  type NodeRole,
   PROTOCOL_VERSION,
   validateFrames,
 } from './frame.js'
@@ -35,7 +36,7 @@ export interface FrameCodec<W> {
   readonly limits: FrameLimits
   /** Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be encoded. */
   event(type: string, origin: string, detail: unknown): W
-  hello(nodeId: string): W
+  hello(nodeId: string, role: NodeRole): W
   sub(type: string): W
   unsub(type: string): W
   ping(id: number): W
@@ -82,7 +83,7 @@ export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): Fr
   return {
     limits,
     event: (type, origin, detail) => [FRAME_EVENT, type, origin, detail === undefined ? null : detail],
-    hello: (nodeId) => [FRAME_HELLO, PROTOCOL_VERSION, nodeId],
+    hello: (nodeId, role) => [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role],
     sub: (type) => [FRAME_SUB, type],
     unsub: (type) => [FRAME_UNSUB, type],
     ping: (id) => [FRAME_PING, id],

@@ -17,8 +17,17 @@ export const FRAME_ERROR = 5
 export const FRAME_PING = 6
 export const FRAME_PONG = 7
 
+/**
+ * What a node says it is in its hello: a `hub` routes by interest; a `spoke` sends every event to its hub;
+ * a `peer` (two-party links) also routes: it sends the other side only the types that side subscribed to,
+ * once the other side has said it is a peer too.
+ */
+export type NodeRole = 'hub' | 'spoke' | 'peer'
+
+const ROLES: ReadonlySet<unknown> = new Set<NodeRole>(['hub', 'spoke', 'peer'])
+
 export type Frame =
-  | { kind: 'hello'; version: number; nodeId: string }
+  | { kind: 'hello'; version: number; nodeId: string; role: NodeRole | undefined }
   | { kind: 'event'; type: string; origin: string; detail: unknown }
   | { kind: 'sub'; type: string }
   | { kind: 'unsub'; type: string }
@@ -67,8 +76,8 @@ export function encodeEvent(type: string, origin: string, detail: unknown, seria
   }
 }
 
-export function encodeHello(nodeId: string): string {
-  return JSON.stringify([FRAME_HELLO, PROTOCOL_VERSION, nodeId])
+export function encodeHello(nodeId: string, role: NodeRole): string {
+  return JSON.stringify([FRAME_HELLO, PROTOCOL_VERSION, nodeId, role])
 }
 
 export function encodeSub(type: string): string {
@@ -196,10 +205,16 @@ function decodeOne(
     }
     case FRAME_HELLO: {
       const version = raw[1]
-      if (raw.length !== 3 || !Number.isSafeInteger(version) || !isNodeId(raw[2])) {
-        return malformedError('a hello frame is [0, version, nodeId]')
+      const role = raw[3]
+      if (
+        (raw.length !== 3 && raw.length !== 4) ||
+        !Number.isSafeInteger(version) ||
+        !isNodeId(raw[2]) ||
+        (raw.length === 4 && !ROLES.has(role))
+      ) {
+        return malformedError('a hello frame is [0, version, nodeId, role?]')
       }
-      return { kind: 'hello', version: version as number, nodeId: raw[2] }
+      return { kind: 'hello', version: version as number, nodeId: raw[2], role: role as NodeRole | undefined }
     }
     case FRAME_ERROR: {
       const [, code, message, eventType] = raw

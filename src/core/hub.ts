@@ -455,7 +455,7 @@ class HubPeer<W> implements HubConnection {
       return false
     }
     this.#hasHello = true
-    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId))
+    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId, 'hub'))
     return true
   }
 

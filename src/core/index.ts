@@ -5,7 +5,7 @@ export { createCloneCodec, createTextCodec } from './codec.js'
 export type { EventwireErrorCode, EventwireErrorOptions } from './errors.js'
 export { EventwireError, isEventwireErrorCode } from './errors.js'
 export { createEvent, RegistryEventTarget } from './event-target.js'
-export type { DecodeResult, Frame, FrameLimits } from './frame.js'
+export type { DecodeResult, Frame, FrameLimits, NodeRole } from './frame.js'
 export {
   DEFAULT_FRAME_LIMITS,
   decodeFrames,
@@ -36,8 +36,8 @@ export {
 } from './link.js'
 export type { LinkWriterOptions, OverflowPolicy } from './link-writer.js'
 export { LinkWriter } from './link-writer.js'
-export type { MemoryConnector } from './memory-link.js'
-export { createMemoryConnector } from './memory-link.js'
+export type { MemoryConnector, MemoryPair } from './memory-link.js'
+export { createMemoryConnector, createMemoryPair } from './memory-link.js'
 export type { ListenerRegistryOptions } from './registry.js'
 export { assertEvent, ListenerRegistry } from './registry.js'
 export type { ErrorSink } from './report.js'

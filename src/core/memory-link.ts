@@ -1,6 +1,6 @@
 import type { Hub, HubConnection } from './hub.js'
 import type { Link, LinkCloseInfo } from './link.js'
-import type { SpokeConnector } from './spoke.js'
+import type { SpokeConnector, SpokeLinkHandlers } from './spoke.js'
 import type { TypedEvent } from './types.js'
 
 const later: (callback: () => void) => void =
@@ -69,4 +69,54 @@ export function createMemoryConnector<W = string>(
       return severs.size
     },
   }
+}
+
+export interface MemoryPair<W = string> {
+  /** Pass as one peer's `connect`. */
+  a: SpokeConnector<W>
+  /** Pass as the other peer's `connect`. */
+  b: SpokeConnector<W>
+  /** Cuts the link, as a network failure would (both sides see it closed). */
+  sever(): void
+}
+
+/**
+ * Links two peers (spokes with `peer: true`) directly, like the two ends of a MessagePort: the link opens
+ * once both sides have dialed, and each message crosses one macrotask, in order.
+ */
+export function createMemoryPair<W = string>(): MemoryPair<W> {
+  type Side = { handlers: SpokeLinkHandlers; open: (link: Link<W>) => void }
+  let waiting: Side | undefined
+  let shutCurrent: (() => void) | undefined
+  const dial: SpokeConnector<W> = (handlers) =>
+    new Promise<Link<W>>((open) => {
+      const side: Side = { handlers, open }
+      if (waiting === undefined) {
+        waiting = side
+        return
+      }
+      const first = waiting
+      waiting = undefined
+      let isOpen = true
+      let isDelivering = true
+      const shut = (info: LinkCloseInfo) => {
+        if (!isOpen) return
+        isOpen = false
+        later(() => {
+          isDelivering = false
+          first.handlers.closed(info)
+          side.handlers.closed(info)
+        })
+      }
+      const linkTo = (to: Side): Link<W> => ({
+        send: (data) => {
+          if (isOpen) later(() => isDelivering && to.handlers.receive(data))
+        },
+        close: (code, reason) => shut({ code, reason }),
+      })
+      shutCurrent = () => shut({ code: 1006, reason: 'severed' })
+      first.open(linkTo(side))
+      side.open(linkTo(first))
+    })
+  return { a: dial, b: dial, sever: () => shutCurrent?.() }
 }

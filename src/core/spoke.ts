@@ -74,6 +74,13 @@ export interface SpokeOptions<W = string> extends NetworkEventTargetOptions {
   maxBufferedBytes?: number
   /** @default 'drop-oldest' */
   overflow?: OverflowPolicy
+  /**
+   * Two-party mode: this node also routes. It accepts the other side's `sub`/`unsub` and, once the other
+   * side has said it is a peer too, sends it only the types it subscribed to. Both ends of a MessagePort
+   * pair use it; against a hub it behaves as a plain spoke.
+   * @default false
+   */
+  peer?: boolean
 }
 
 type SpokeState = 'connecting' | 'handshake' | 'connected' | 'waiting' | 'closed'
@@ -127,6 +134,10 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #handshakePingId = 0
   #nextPingId = 0
   #flushWaiters: FlushWaiter[] = []
+  readonly #isPeer: boolean
+  /** True once the other side said it is a peer: events then go out only for `#remoteTypes`. */
+  #isRemoteFiltering = false
+  readonly #remoteTypes = new Set<string>()
   #offline: W[] = []
 
   constructor(options: SpokeOptions<W>) {
@@ -157,6 +168,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       DEFAULT_MAX_BUFFERED_BYTES,
     )
     this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
+    this.#isPeer = opts.peer === true
     this.nodeId = opts.nodeId ?? createNodeId()
     this.ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
@@ -171,10 +183,11 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     this.#stats.dispatched++
-    if (this.#state !== 'closed') {
+    const type = this.eventType(event.type)
+    // A peer whose other side filters sends nothing the other side did not subscribe to.
+    if (this.#state !== 'closed' && !(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = this.#codec.event(this.eventType(event.type), this.nodeId, event.detail)
-      this.#send(frame)
+      this.#send(this.#codec.event(type, this.nodeId, event.detail))
     }
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
@@ -274,10 +287,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       },
     })
     this.#writer = writer
+    this.#isRemoteFiltering = false
+    this.#remoteTypes.clear()
     this.#state = 'handshake'
     this.#stats.connections = 1
     this.#lastReceivedAt = Date.now()
-    writer.writeControl(this.#codec.hello(this.nodeId))
+    writer.writeControl(this.#codec.hello(this.nodeId, this.#isPeer ? 'peer' : 'spoke'))
     for (const type of this.registry.types()) writer.writeControl(this.#codec.sub(type))
     for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
     this.#handshakePingId = ++this.#nextPingId
@@ -417,18 +432,26 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
           this.reportError(
             new EventwireError(
               'ERR_PROTOCOL_VERSION',
-              `the hub speaks protocol ${frame.version}, not ${PROTOCOL_VERSION}`,
+              `the other side speaks protocol ${frame.version}, not ${PROTOCOL_VERSION}`,
             ),
           )
           void this.close()
+          return
         }
+        // Only a peer talking to a peer filters: a hub wants every event to route it.
+        this.#isRemoteFiltering = this.#isPeer && frame.role === 'peer'
         return
       case 'sub':
       case 'unsub':
-        this.#stats.dropped++
-        this.reportError(
-          new EventwireError('ERR_FRAME_MALFORMED', `a hub does not send ${frame.kind} frames`),
-        )
+        if (!this.#isPeer) {
+          this.#stats.dropped++
+          this.reportError(
+            new EventwireError('ERR_FRAME_MALFORMED', `a hub does not send ${frame.kind} frames`),
+          )
+          return
+        }
+        if (frame.kind === 'sub') this.#remoteTypes.add(frame.type)
+        else this.#remoteTypes.delete(frame.type)
         return
     }
   }

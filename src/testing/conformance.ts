@@ -23,7 +23,7 @@ export interface ConformanceTopology {
 }
 
 export interface TopologyContext {
-  /** How many nodes the test needs (at least 3). */
+  /** How many nodes the test asks for: 3, or `maxNodes` when the topology has fewer. */
   nodeCount: number
   /** Give this to every node as its `onError`: the suite asserts on what arrives. */
   onError: (error: EventwireError) => void
@@ -35,6 +35,8 @@ export interface ConformanceCapabilities {
   maxPayloadChars?: number
   /** How long one delivery wait may take, in ms. @default 10_000 */
   timeoutMs?: number
+  /** The most nodes the topology can have, for two-party links (a MessagePort pair). @default 3 */
+  maxNodes?: 2 | 3
 }
 
 interface Received {
@@ -54,14 +56,13 @@ export function describeConformance(
 ): void {
   const maxPayloadChars = capabilities.maxPayloadChars ?? 1_000_000
   const timeoutMs = capabilities.timeoutMs ?? 10_000
+  const nodeCount = capabilities.maxNodes ?? 3
 
   describe(`conformance: ${name}`, () => {
     let topology: ConformanceTopology | undefined
     let errors: EventwireError[] = []
 
-    async function open(
-      nodeCount = 3,
-    ): Promise<{ nodes: readonly ConformanceNode[]; settle: () => Promise<void> }> {
+    async function open(): Promise<{ nodes: readonly ConformanceNode[]; settle: () => Promise<void> }> {
       const created = await createTopology({ nodeCount, onError: (error) => errors.push(error) })
       topology = created
       expect(created.nodes.length).toBeGreaterThanOrEqual(nodeCount)
@@ -178,7 +179,7 @@ export function describeConformance(
 
     it('stops delivering to a removed listener while others on the node keep receiving', async () => {
       const { nodes, settle } = await open()
-      const remote = nodes[2]!
+      const remote = nodes.at(-1)!
       const removed: unknown[] = []
       const kept: unknown[] = []
       const removedListener = (event: Event) => removed.push((event as CustomEvent).detail)
@@ -246,7 +247,7 @@ export function describeConformance(
         { big },
       ]
       const got: unknown[] = []
-      nodes[2]!.addEventListener('payload', (event) => got.push(event.detail))
+      nodes.at(-1)!.addEventListener('payload', (event) => got.push(event.detail))
       await settle()
       for (const detail of payloads) nodes[0]!.dispatchEvent(new CustomEvent('payload', { detail }))
       await until(() => got.length === payloads.length, 'every payload')

@@ -2,6 +2,7 @@ import {
   type CloneFrame,
   createCloneCodec,
   createMemoryConnector,
+  createMemoryPair,
   Hub,
   Spoke,
   type TypedEvent,
@@ -51,3 +52,26 @@ describeConformance('core hub with three in-memory spokes, clone codec', async (
     },
   }
 })
+
+// Two peers linked directly (both `peer: true`), each routing by the other's interest: the shape of a
+// MessagePort pair.
+describeConformance(
+  'two in-memory peers, clone codec',
+  async ({ onError }) => {
+    const codec = createCloneCodec()
+    const pair = createMemoryPair<CloneFrame>()
+    const make = (connect: typeof pair.a) =>
+      new Spoke<TypedEvent, CloneFrame>({
+        connect,
+        codec,
+        onError,
+        peer: true,
+        reconnect: false,
+        heartbeatIntervalMs: 0,
+      })
+    const peers = [make(pair.a), make(pair.b)]
+    await Promise.all(peers.map((peer) => peer.ready))
+    return { nodes: peers, close: async () => void (await Promise.all(peers.map((peer) => peer.close()))) }
+  },
+  { maxNodes: 2 },
+)

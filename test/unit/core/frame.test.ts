@@ -30,8 +30,8 @@ function failure(data: unknown, limits = DEFAULT_FRAME_LIMITS) {
 
 describe('frame codec', () => {
   it('round-trips every frame kind', () => {
-    expect(frames(encodeHello('node-1'))).toEqual([
-      { kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'node-1' },
+    expect(frames(encodeHello('node-1', 'spoke'))).toEqual([
+      { kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'node-1', role: 'spoke' },
     ])
     expect(frames(encodeEvent('t', 'o', { a: [1] }, jsonSerializer))).toEqual([
       { kind: 'event', type: 't', origin: 'o', detail: { a: [1] } },
@@ -43,6 +43,11 @@ describe('frame codec', () => {
     expect(frames(encodeError('ERR_UNAUTHORIZED', 'no', 't'))).toEqual([
       { kind: 'error', code: 'ERR_UNAUTHORIZED', message: 'no', eventType: 't' },
     ])
+  })
+
+  it('accepts a hello without a role (role undefined) and refuses an unknown role', () => {
+    expect(frames('[0,1,"n"]')).toEqual([{ kind: 'hello', version: 1, nodeId: 'n', role: undefined }])
+    expect(decodeFrames('[0,1,"n","boss"]').ok).toBe(false)
   })
 
   it('carries an undefined detail as null, like CustomEvent does by default', () => {
@@ -106,6 +111,7 @@ describe('frame codec', () => {
       '[6,"1"]',
       '[0,"1","n"]',
       '[0,1]',
+      '[0,1,"n","boss"]',
       '[4]',
       '[4,[4,[2,"t"]]]',
       '[4,[2,"t"],"x"]',
@@ -144,7 +150,7 @@ describe('frame codec', () => {
 
   it('rejects every truncation of a valid batch (split at every position)', () => {
     const batch = encodeBatch([
-      encodeHello('n'),
+      encodeHello('n', 'peer'),
       encodeSub('chat'),
       encodeEvent('chat', 'n', { text: 'hé 🚀' }, jsonSerializer),
     ])

@@ -57,7 +57,7 @@ function setup(options: HubOptions = {}) {
   const connect = (nodeId: string, principal?: unknown) => {
     const link = new RecordingLink()
     const connection = hub.accept(link, { principal })
-    connection.receive(encodeHello(nodeId))
+    connection.receive(encodeHello(nodeId, 'spoke'))
     return { link, connection }
   }
   return { hub, errors, disconnections, connect }
@@ -209,7 +209,7 @@ describe('Hub', () => {
     const { hub, disconnections } = setup({ limits: { maxFrameBytes: 1_000 } })
     const big = new RecordingLink()
     const bigConnection = hub.accept(big)
-    bigConnection.receive(encodeHello('big'))
+    bigConnection.receive(encodeHello('big', 'spoke'))
     bigConnection.receive(encodeEvent('t', 'big', 'x'.repeat(2_000), jsonSerializer))
     expect(big.closedWith).toEqual({ code: 1009, reason: 'ERR_FRAME_TOO_LARGE' })
 

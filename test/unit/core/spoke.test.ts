@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { EventwireError } from '../../../src/core/errors.js'
 import { decodeFrames, encodeEvent, encodeHello, encodePong, type Frame } from '../../../src/core/frame.js'
 import { Hub } from '../../../src/core/hub.js'
-import { createMemoryConnector } from '../../../src/core/memory-link.js'
+import { createMemoryConnector, createMemoryPair } from '../../../src/core/memory-link.js'
 import { jsonSerializer } from '../../../src/core/serializer.js'
 import { Spoke, type SpokeLinkHandlers, type SpokeOptions } from '../../../src/core/spoke.js'
 import type { EventwireStatus } from '../../../src/core/types.js'
@@ -186,7 +186,7 @@ describe('Spoke', () => {
       if (frame.kind === 'hello') nodeId = frame.nodeId
       if (frame.kind === 'ping') {
         queueMicrotask(() => {
-          handlers.receive(encodeHello('hub'))
+          handlers.receive(encodeHello('hub', 'hub'))
           handlers.receive(encodeEvent('t', nodeId, 'echo', jsonSerializer))
           handlers.receive(encodeEvent('t', 'someone-else', 'real', jsonSerializer))
           handlers.receive(encodePong(frame.id))
@@ -265,5 +265,34 @@ describe('Spoke', () => {
       'disconnected',
       'closed',
     ])
+  })
+
+  it('as a peer, sends the other peer only the types it subscribed to', async () => {
+    const pair = createMemoryPair()
+    const a = spokeOf(pair.a, { peer: true, reconnect: false }).spoke
+    const b = spokeOf(pair.b, { peer: true, reconnect: false }).spoke
+    await Promise.all([a.ready, b.ready])
+    a.dispatchEvent(new CustomEvent('unwanted', { detail: 1 }))
+    expect(a.stats().sent).toBe(0)
+    const got: unknown[] = []
+    b.addEventListener('wanted', (event) => got.push(event.detail))
+    await b.flush()
+    a.dispatchEvent(new CustomEvent('wanted', { detail: 2 }))
+    a.dispatchEvent(new CustomEvent('unwanted', { detail: 3 }))
+    await waitFor(() => got.length === 1, { timeoutMs: 2_000 })
+    expect(got).toEqual([2])
+    expect(a.stats()).toMatchObject({ dispatched: 3, sent: 1, dropped: 0 })
+  })
+
+  it('as a peer talking to a hub, sends every event for the hub to route', async () => {
+    const hub = track(new Hub())
+    const connector = createMemoryConnector(hub)
+    const { spoke } = spokeOf(connector.connect, { peer: true })
+    const got: unknown[] = []
+    hub.addEventListener('t', (event) => got.push(event.detail))
+    await spoke.ready
+    spoke.dispatchEvent(new CustomEvent('t', { detail: 'routed' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 2_000 })
+    expect(got).toEqual(['routed'])
   })
 })
