@@ -4,6 +4,7 @@ import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
 import {
   CLOSE_GOING_AWAY,
+  CLOSE_HEARTBEAT_TIMEOUT,
   CLOSE_POLICY_VIOLATION,
   CLOSE_PROTOCOL_ERROR,
   CLOSE_TOO_LARGE,
@@ -16,6 +17,7 @@ import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-wr
 import {
   readFunction,
   readLimits,
+  readNonNegativeInteger,
   readOptionsObject,
   readOverflow,
   readPositiveInteger,
@@ -29,6 +31,7 @@ import type {
   NetworkEventTarget,
   NetworkEventTargetOptions,
   TypedEvent,
+  TypedEventTarget,
 } from './types.js'
 
 export type HubAction = 'subscribe' | 'publish'
@@ -75,7 +78,13 @@ export interface HubOptions<W = string> extends NetworkEventTargetOptions {
    * @default everything allowed
    */
   authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>
-  /** Called when a link has been accepted. */
+  /**
+   * A link that sends nothing at all (spokes ping every `heartbeatIntervalMs`) for this long is closed
+   * with code 4000 and `ERR_TIMEOUT`; 0 disables the check. Set it to about 3× the spokes' heartbeat.
+   * @default 0
+   */
+  idleTimeoutMs?: number
+  /** Called when a link has been accepted. @see Hub.connectionTarget */
   onConnection?: (connection: HubConnectionInfo) => void
   /** Called once when an accepted link is gone, for whatever reason. */
   onDisconnection?: (connection: HubConnectionInfo, info: LinkCloseInfo) => void
@@ -120,8 +129,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   readonly #onDisconnection: HubOptions['onDisconnection']
   /** type -> links that subscribed to it */
   readonly #interest = new Map<string, Set<HubPeer<W>>>()
-  readonly #peers = new Set<HubPeer<W>>()
+  readonly #peers = new Map<string, HubPeer<W>>()
   #nextPeerId = 1
+  readonly #idleTimeoutMs: number
+  #idleSweep: ReturnType<typeof setInterval> | undefined
 
   constructor(options?: HubOptions<W>) {
     super()
@@ -139,6 +150,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#onConnection = readFunction('onConnection', opts.onConnection)
     this.#onDisconnection = readFunction('onDisconnection', opts.onDisconnection)
     this.nodeId = opts.nodeId ?? createNodeId()
+    this.#idleTimeoutMs = readNonNegativeInteger('idleTimeoutMs', opts.idleTimeoutMs, 0)
+    if (this.#idleTimeoutMs > 0) {
+      this.#idleSweep = setInterval(() => this.#closeIdle(), Math.max(1, Math.floor(this.#idleTimeoutMs / 4)))
+      ;(this.#idleSweep as { unref?: () => void }).unref?.()
+    }
   }
 
   /** Delivers to the hub's own listeners and to every spoke interested in the type. */
@@ -167,21 +183,34 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       peer.isGone = true
       return peer
     }
-    this.#peers.add(peer)
+    this.#peers.set(info.id, peer)
     this.#stats.connections++
     this.#safely(() => this.#onConnection?.(info))
     return peer
   }
 
+  /**
+   * One accepted spoke as a target of its own, for per-client logic: `dispatchEvent` sends to that spoke
+   * alone (if it listens to the type), and listeners hear only the events that spoke publishes.
+   * Undefined once the link is gone.
+   */
+  connectionTarget(id: string): TypedEventTarget<TEvent> | undefined {
+    const peer = this.#peers.get(id)
+    if (peer === undefined) return undefined
+    peer.target ??= new ConnectionTarget<TEvent, W>(this, peer)
+    return peer.target as ConnectionTarget<TEvent, W>
+  }
+
   /** Resolves once every frame queued so far has been handed to the links. */
   async flush(): Promise<void> {
-    for (const peer of this.#peers) peer.writer.flush()
+    for (const peer of this.#peers.values()) peer.writer.flush()
   }
 
   async close(): Promise<void> {
     if (this.isClosed) return
     this.isClosed = true
-    for (const peer of [...this.#peers]) {
+    if (this.#idleSweep !== undefined) clearInterval(this.#idleSweep)
+    for (const peer of [...this.#peers.values()]) {
       peer.writer.flush()
       peer.link.close(CLOSE_GOING_AWAY, 'hub closed')
       this.peerClosed(peer, { code: CLOSE_GOING_AWAY, reason: 'hub closed' })
@@ -289,6 +318,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     if (this.registry.has(type)) {
       this.#stats.delivered += this.registry.deliver(new CustomEvent(type, { detail }))
     }
+    if (from.target !== undefined) this.#stats.delivered += from.target.deliverFromSpoke(type, detail)
+  }
+
+  /** @internal `dispatchEvent` of a connection target: to that one spoke, if it listens. */
+  sendTo(peer: HubPeer<W>, event: Event): void {
+    this.#stats.dispatched++
+    if (peer.isGone || !peer.types.has(event.type)) return
+    this.#sendEvent(peer, this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail))
   }
 
   /** @internal */
@@ -302,7 +339,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       if (peers?.size === 0) this.#interest.delete(type)
     }
     peer.types.clear()
-    this.#peers.delete(peer)
+    this.#peers.delete(peer.info.id)
     this.#stats.connections--
     this.#safely(() => this.#onDisconnection?.(peer.info, info))
   }
@@ -316,6 +353,20 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#stats.sent--
     this.#stats.dropped++
     this.reportError(unsendableEventError(cause, frame))
+  }
+
+  #closeIdle(): void {
+    const deadline = Date.now() - this.#idleTimeoutMs
+    for (const peer of [...this.#peers.values()]) {
+      if (peer.lastReceivedAt >= deadline) continue
+      const error = new EventwireError(
+        'ERR_TIMEOUT',
+        `connection ${peer.info.id} sent nothing for ${this.#idleTimeoutMs} ms`,
+      )
+      this.reportError(error)
+      peer.link.close(CLOSE_HEARTBEAT_TIMEOUT, 'idle timeout')
+      this.peerClosed(peer, { code: CLOSE_HEARTBEAT_TIMEOUT, reason: 'idle timeout', error })
+    }
   }
 
   #safely(callback: () => void): void {
@@ -335,6 +386,9 @@ class HubPeer<W> implements HubConnection {
   readonly writer: LinkWriter<W>
   readonly types = new Set<string>()
   isGone = false
+  lastReceivedAt = Date.now()
+  /** Created on first use by `Hub.connectionTarget`. */
+  target: ConnectionTarget<TypedEvent, W> | undefined
   #hasHello = false
   /** Frames waiting behind an asynchronous authorize, in arrival order. */
   #backlog: Frame[] | undefined
@@ -349,6 +403,7 @@ class HubPeer<W> implements HubConnection {
 
   receive(data: unknown): void {
     if (this.isGone) return
+    this.lastReceivedAt = Date.now()
     const result = this.hub.codec.decode(data)
     if (!result.ok) {
       const fatal = result.error.code === 'ERR_FRAME_TOO_LARGE' ? CLOSE_TOO_LARGE : undefined
@@ -482,5 +537,31 @@ class HubPeer<W> implements HubConnection {
         this.hub.report(new EventwireError(frame.code, `spoke ${this.info.id} reported: ${frame.message}`))
         return
     }
+  }
+}
+
+/** One spoke seen from the hub (`Hub.connectionTarget`). */
+class ConnectionTarget<TEvent extends TypedEvent, W> extends RegistryEventTarget<TEvent> {
+  readonly #hub: Hub<TEvent, W>
+  readonly #peer: HubPeer<W>
+  protected readonly reportError: ErrorSink
+
+  constructor(hub: Hub<TEvent, W>, peer: HubPeer<W>) {
+    super()
+    this.#hub = hub
+    this.#peer = peer
+    this.reportError = (error) => hub.report(error)
+  }
+
+  /** Sends the event to this spoke alone; it is not delivered to listeners here. */
+  dispatchEvent(event: TEvent): boolean {
+    assertEvent(event)
+    this.#hub.sendTo(this.#peer, event)
+    return !event.defaultPrevented
+  }
+
+  /** @internal An event this spoke published. */
+  deliverFromSpoke(type: string, detail: unknown): number {
+    return this.registry.has(type) ? this.registry.deliver(new CustomEvent(type, { detail })) : 0
   }
 }

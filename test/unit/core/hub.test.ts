@@ -325,4 +325,44 @@ describe('Hub', () => {
     expect(() => new Hub({ limits: { maxFrameBytes: 0 } })).toThrow(/limits.maxFrameBytes/)
     expect(() => new Hub({ authorize: 'yes' as never })).toThrow(/authorize/)
   })
+
+  it('gives each connection a target: dispatch reaches that spoke alone, listeners hear only it', async () => {
+    const { hub, connect } = setup()
+    const ids: string[] = []
+    const a = connect('a')
+    const b = connect('b')
+    for (const { connection } of [a, b]) {
+      ids.push(connection.info.id)
+      connection.receive(encodeSub('private'))
+    }
+    const fromA: unknown[] = []
+    hub.connectionTarget(ids[0]!)!.addEventListener('said', (event) => fromA.push(event.detail))
+    hub.connectionTarget(ids[0]!)!.dispatchEvent(new CustomEvent('private', { detail: 'only a' }))
+    a.connection.receive(encodeEvent('said', 'a', 'from a', jsonSerializer))
+    b.connection.receive(encodeEvent('said', 'b', 'from b', jsonSerializer))
+    await nextTask()
+    expect(a.link.events()).toEqual(['only a'])
+    expect(b.link.events()).toEqual([])
+    expect(fromA).toEqual(['from a'])
+    a.connection.closed({ code: 1000 })
+    expect(hub.connectionTarget(ids[0]!)).toBeUndefined()
+  })
+
+  it('closes a link that sends nothing for idleTimeoutMs with 4000 and ERR_TIMEOUT', async () => {
+    const { hub, connect, errors, disconnections } = setup({ idleTimeoutMs: 40 })
+    const quiet = connect('quiet')
+    const chatty = connect('chatty')
+    const pinging = setInterval(() => chatty.connection.receive(encodePing(1)), 5)
+    try {
+      await waitFor(() => quiet.link.closedWith !== undefined, { timeoutMs: 2_000 })
+      expect(quiet.link.closedWith).toEqual({ code: 4000, reason: 'idle timeout' })
+      expect(chatty.link.closedWith).toBeUndefined()
+      expect(errors.map((error) => error.code)).toEqual(['ERR_TIMEOUT'])
+      expect(disconnections).toEqual([expect.objectContaining({ code: 4000 })])
+      expect(hub.stats().connections).toBe(1)
+    } finally {
+      clearInterval(pinging)
+      await hub.close()
+    }
+  })
 })
