@@ -8,6 +8,8 @@ export default defineConfig({
     'pubsub/index': 'src/pubsub/index.ts',
     'event-target-in-process/index': 'src/event-target-in-process/index.ts',
     'event-target-redis/index': 'src/event-target-redis/index.ts',
+    'event-target-websocket-server/index': 'src/event-target-websocket-server/index.ts',
+    'event-target-websocket-client/index': 'src/event-target-websocket-client/index.ts',
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

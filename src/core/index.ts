@@ -33,6 +33,7 @@ export {
   CLOSE_TOO_LARGE,
   CLOSE_TRY_AGAIN_LATER,
   createNodeId,
+  messageText,
 } from './link.js'
 export type { LinkWriterOptions, OverflowPolicy } from './link-writer.js'
 export { LinkWriter } from './link-writer.js'

@@ -43,3 +43,19 @@ export function createNodeId(): string {
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * A received WebSocket or stream message as frame text: strings as they are, binary data read as UTF-8.
+ * Anything else, or invalid UTF-8, gives `undefined`, which the decoder refuses as malformed.
+ */
+export function messageText(data: unknown): string | undefined {
+  if (typeof data === 'string') return data
+  try {
+    if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return utf8.decode(data)
+  } catch {
+    return undefined
+  }
+  return undefined
+}
