@@ -48,6 +48,8 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
   acceptSocket(socket: unknown, options?: { principal?: unknown }): HubConnectionInfo
   /** One spoke as a target: dispatch to it alone, hear what it publishes. @see Hub.connectionTarget */
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
+  /** The types some spoke currently subscribes to. */
+  remoteTypes(): string[]
 }
 
 const DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024

@@ -1,3 +1,8 @@
+import type { AddressInfo } from 'node:net'
+import { type ServerType, serve, upgradeWebSocket } from '@hono/node-server'
+import { Hono } from 'hono'
+import { WebSocketServer } from 'ws'
+import { createWebSocketServerEventTarget } from '../../src/event-target-websocket-server/index.js'
 import { describeConformance } from '../../src/testing/index.js'
 import { client, startHub } from '../support/websocket.js'
 
@@ -12,6 +17,34 @@ describeConformance('websocket hub with three clients', async ({ nodeCount, onEr
     close: async () => {
       await Promise.all(spokes.map((spoke) => spoke.close()))
       await running.close()
+    },
+  }
+})
+
+// The same hub behind a Hono route on Node (@hono/node-server's upgradeWebSocket and a ws server).
+describeConformance('websocket hub on Hono with three clients', async ({ nodeCount, onError }) => {
+  const hub = createWebSocketServerEventTarget({ onError })
+  const app = new Hono()
+  app.get('/ws', hub.upgrade(upgradeWebSocket))
+  const wss = new WebSocketServer({ noServer: true })
+  const server = await new Promise<ServerType>((resolve) => {
+    const started = serve(
+      { fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: wss } },
+      () => resolve(started),
+    )
+  })
+  const { port } = server.address() as AddressInfo
+  const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, () =>
+    client(`ws://127.0.0.1:${port}/ws`, { onError }),
+  )
+  await Promise.all(spokes.map((spoke) => spoke.ready))
+  return {
+    nodes: [hub, ...spokes],
+    close: async () => {
+      await Promise.all(spokes.map((spoke) => spoke.close()))
+      await hub.close()
+      wss.close()
+      await new Promise((resolve) => server.close(resolve))
     },
   }
 })

@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import type { EventwireError, EventwireStatus } from '../../src/index.js'
+import { waitFor } from '../../src/testing/index.js'
+import { client, type RunningHub, startHub } from '../support/websocket.js'
+
+const cleanup: Array<() => Promise<unknown> | unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+async function hubWith(options: Parameters<typeof startHub>[0] = {}) {
+  const errors: EventwireError[] = []
+  const running = await startHub({ onError: (error) => errors.push(error), ...options })
+  cleanup.push(() => running.close())
+  return { running, errors }
+}
+
+function spoke(running: RunningHub, options: Parameters<typeof client>[1] = {}) {
+  const errors: EventwireError[] = []
+  const statuses: EventwireStatus[] = []
+  const target = client(running.url, {
+    onError: (error) => errors.push(error),
+    onStatus: (status) => statuses.push(status),
+    ...options,
+  })
+  cleanup.push(() => target.close())
+  return { target, errors, statuses }
+}
+
+/** A raw ws client that records every message and how it closed. */
+async function raw(url: string, headers: Record<string, string> = {}) {
+  const socket = new WebSocket(url, { headers })
+  const messages: unknown[] = []
+  let closed: { code: number } | undefined
+  // Batches are unpacked, so `messages` lists frames.
+  socket.on('message', (data) => {
+    const frame = JSON.parse(String(data)) as unknown[]
+    if (frame[0] === 4) messages.push(...frame.slice(1))
+    else messages.push(frame)
+  })
+  socket.on('close', (code) => {
+    closed = { code }
+  })
+  cleanup.push(() => socket.terminate())
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+  })
+  return { socket, messages, closed: () => closed }
+}
+
+/** Resolves with the HTTP status that refused an upgrade. */
+function refusedWith(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers })
+    socket.on('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0)
+      socket.terminate()
+    })
+    socket.on('open', () => reject(new Error('the upgrade was accepted')))
+    socket.on('error', () => {})
+  })
+}
+
+describe('websocket hub: hostile input', () => {
+  it('answers garbage, truncated JSON and wrong shapes with error frames, keeps the socket, serves others', async () => {
+    const { running, errors } = await hubWith()
+    const good = spoke(running)
+    const got: unknown[] = []
+    good.target.addEventListener('news', (event) => got.push(event.detail))
+    await good.target.flush()
+    const bad = await raw(running.url)
+    bad.socket.send('[0,1,"raw-client","spoke"]')
+    for (const input of ['garbage', '[1,"news"', '{"kind":"event"}', '[1,"","x",1]', '[99]', '[4]'])
+      bad.socket.send(input)
+    bad.socket.send('[1,"news","raw-client","still accepted"]')
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
+    expect(got).toEqual(['still accepted'])
+    const refusals = bad.messages.filter((m) => Array.isArray(m) && m[0] === 5)
+    expect(refusals.map((m) => (m as unknown[])[1])).toEqual(Array(6).fill('ERR_FRAME_MALFORMED'))
+    expect(bad.closed()).toBeUndefined()
+    expect(errors.filter((e) => e.code === 'ERR_FRAME_MALFORMED')).toHaveLength(6)
+    expect(running.hub.stats().dropped).toBe(6)
+  })
+
+  it('treats an event named like a control message as an ordinary event', async () => {
+    const { running } = await hubWith()
+    const listener = spoke(running)
+    const got: string[] = []
+    for (const name of ['sub', 'ping', 'hello', '__proto__'])
+      listener.target.addEventListener(name, (e) => got.push(e.type))
+    await listener.target.flush()
+    const bad = await raw(running.url)
+    bad.socket.send('[0,1,"raw-client","spoke"]')
+    for (const name of ['sub', 'ping', 'hello', '__proto__'])
+      bad.socket.send(JSON.stringify([1, name, 'raw-client', null]))
+    await waitFor(() => got.length === 4, { timeoutMs: 5_000 })
+    expect(got.sort()).toEqual(['__proto__', 'hello', 'ping', 'sub'])
+    expect(running.hub.remoteTypes().sort()).toEqual(['__proto__', 'hello', 'ping', 'sub'])
+  })
+
+  it('closes a socket that sends more than maxPayload with 1009 and keeps the others', async () => {
+    const { running } = await hubWith({ maxPayload: 1024 })
+    const good = spoke(running)
+    const got: unknown[] = []
+    good.target.addEventListener('t', (event) => got.push(event.detail))
+    await good.target.flush()
+    const bad = await raw(running.url)
+    bad.socket.send(`[1,"t","x","${'a'.repeat(4096)}"]`)
+    await waitFor(() => bad.closed() !== undefined, { timeoutMs: 5_000 })
+    expect(bad.closed()).toEqual({ code: 1009 })
+    running.hub.dispatchEvent(new CustomEvent('t', { detail: 'after' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
+    expect(got).toEqual(['after'])
+  })
+
+  it('closes a socket whose first frame is not a hello with 1002', async () => {
+    const { running } = await hubWith()
+    const bad = await raw(running.url)
+    bad.socket.send('[2,"t"]')
+    await waitFor(() => bad.closed() !== undefined, { timeoutMs: 5_000 })
+    expect(bad.closed()).toEqual({ code: 1002 })
+    await waitFor(() => running.hub.stats().connections === 0, { timeoutMs: 5_000 })
+  })
+})
+
+describe('websocket hub: admission and authorization', () => {
+  it('refuses an upgrade that authenticate rejects with 401, and hands the principal on', async () => {
+    const principals: unknown[] = []
+    const { running } = await hubWith({
+      authenticate: (request) => {
+        const token = new URL(request.url).searchParams.get('token')
+        return token === 'secret' ? { user: 'ada' } : false
+      },
+      onConnection: (connection) => principals.push(connection.principal),
+    })
+    expect(await refusedWith(`${running.url}?token=wrong`)).toBe(401)
+    expect(await refusedWith(running.url)).toBe(401)
+    const admitted = client(`${running.url}?token=secret`)
+    cleanup.push(() => admitted.close())
+    await admitted.ready
+    expect(principals).toEqual([{ user: 'ada' }])
+    expect(running.hub.stats().connections).toBe(1)
+  })
+
+  it('refuses a browser origin that is not allowed with 403, and lets listed and origin-less clients in', async () => {
+    const { running } = await hubWith({ allowedOrigins: ['https://app.example'] })
+    expect(await refusedWith(running.url, { origin: 'https://evil.example' })).toBe(403)
+    const listed = await raw(running.url, { origin: 'https://app.example' })
+    const originless = await raw(running.url)
+    expect([listed.closed(), originless.closed()]).toEqual([undefined, undefined])
+  })
+
+  it('refuses an unauthorized subscribe and publish with error frames and delivers nothing', async () => {
+    const { running } = await hubWith({
+      authenticate: (request) => new URL(request.url).searchParams.get('role') ?? 'guest',
+      authorize: ({ principal, type, action }) =>
+        principal === 'admin' || (!(type === 'admin' && action === 'subscribe') && type !== 'admin'),
+    })
+    const admin = client(`${running.url}?role=admin`)
+    const guest = spoke({ ...running, url: `${running.url}?role=guest` })
+    cleanup.push(() => admin.close())
+    const adminGot: unknown[] = []
+    const guestGot: unknown[] = []
+    admin.addEventListener('admin', (event) => adminGot.push(event.detail))
+    guest.target.addEventListener('admin', (event) => guestGot.push(event.detail))
+    await Promise.all([admin.flush(), guest.target.flush()])
+    guest.target.dispatchEvent(new CustomEvent('admin', { detail: 'forged' }))
+    admin.dispatchEvent(new CustomEvent('admin', { detail: 'real' }))
+    await waitFor(() => adminGot.length === 1 && guest.errors.length === 2, { timeoutMs: 5_000 })
+    await Promise.all([admin.flush(), guest.target.flush()])
+    // The guest's own listener got its own dispatch locally; nothing crossed the hub either way.
+    expect(guestGot).toEqual(['forged'])
+    expect(adminGot).toEqual(['real'])
+    expect(guest.errors.map((error) => [error.code, error.eventType])).toEqual([
+      ['ERR_UNAUTHORIZED', 'admin'],
+      ['ERR_UNAUTHORIZED', 'admin'],
+    ])
+  })
+})
