@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Memory-bound tests measure the heap after a full collection.
+    execArgv: ['--expose-gc'],
   },
 })

@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { runScript } from '../support/process.js'
+import { freePort } from '../support/redis-server.js'
 import { client, type RunningHub, startHub } from '../support/websocket.js'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
@@ -177,5 +179,95 @@ describe('websocket hub: admission and authorization', () => {
       ['ERR_UNAUTHORIZED', 'admin'],
       ['ERR_UNAUTHORIZED', 'admin'],
     ])
+  })
+})
+
+describe('websocket: processes that die', () => {
+  it('spokes reconnect to a hub process killed and restarted on the same port, resubscribe and receive', async () => {
+    const port = await freePort()
+    let hubProcess = await runScript('websocket-hub.ts', [String(port)])
+    cleanup.push(() => hubProcess.kill())
+    const url = `ws://127.0.0.1:${port}/ws`
+    const statuses: EventwireStatus[] = []
+    const a = client(url)
+    const b = client(url, { onStatus: (status) => statuses.push(status) })
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    )
+    const got: number[] = []
+    b.addEventListener('tick', (event) => got.push(event.detail as number))
+    await Promise.all([a.ready, b.flush()])
+    a.dispatchEvent(new CustomEvent('tick', { detail: 0 }))
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
+
+    await hubProcess.kill()
+    await waitFor(() => statuses.some((status) => status.type === 'disconnected'), { timeoutMs: 5_000 })
+    hubProcess = await runScript('websocket-hub.ts', [String(port)])
+    await waitFor(() => statuses.some((status) => status.type === 'gap'), { timeoutMs: 10_000 })
+    await Promise.all([a.flush(), b.flush()])
+    for (const n of [1, 2, 3]) a.dispatchEvent(new CustomEvent('tick', { detail: n }))
+    await waitFor(() => got.length === 4, { timeoutMs: 5_000 })
+    expect(got).toEqual([0, 1, 2, 3])
+    expect(b.stats().reconnects).toBe(1)
+  })
+
+  it('drops a spoke whose process is killed, counts it, and keeps serving the others', async () => {
+    const disconnections: unknown[] = []
+    const { running } = await hubWith({ onDisconnection: (_connection, info) => disconnections.push(info) })
+    const doomed = await runScript('websocket-spoke.ts', [running.url, 'news'])
+    cleanup.push(() => doomed.kill())
+    const survivor = spoke(running)
+    const got: unknown[] = []
+    survivor.target.addEventListener('news', (event) => got.push(event.detail))
+    await survivor.target.flush()
+    expect(running.hub.stats().connections).toBe(2)
+    await doomed.kill()
+    await waitFor(() => running.hub.stats().connections === 1, { timeoutMs: 5_000 })
+    expect(disconnections).toHaveLength(1)
+    for (const n of [1, 2]) running.hub.dispatchEvent(new CustomEvent('news', { detail: n }))
+    await waitFor(() => got.length === 2, { timeoutMs: 5_000 })
+    expect(got).toEqual([1, 2])
+    expect(running.hub.remoteTypes()).toEqual(['news'])
+  })
+})
+
+describe('websocket: a stalled reader', () => {
+  it('keeps the hub memory bounded and the other spokes receiving everything, in order', async () => {
+    const { running } = await hubWith({ maxBufferedBytes: 256 * 1024, overflow: 'drop-oldest' })
+    const fast = spoke(running)
+    let received = 0
+    let inOrder = true
+    fast.target.addEventListener('bulk', (event) => {
+      if ((event.detail as { n: number }).n !== received) inOrder = false
+      received++
+    })
+    await fast.target.flush()
+    // A client that subscribes, then stops reading its socket: the kernel buffers fill, then the hub's.
+    const stalled = await raw(running.url)
+    stalled.socket.send('[4,[0,1,"stalled","spoke"],[2,"bulk"]]')
+    await waitFor(() => running.hub.remoteTypes().includes('bulk') && running.hub.stats().connections === 2, {
+      timeoutMs: 5_000,
+    })
+    ;(stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+
+    const collect = (globalThis as { gc?: () => void }).gc
+    if (collect === undefined) throw new Error('run with --expose-gc (vitest.config.ts passes it)')
+    collect()
+    const heapBefore = process.memoryUsage().heapUsed
+    const pad = 'x'.repeat(1_000)
+    const total = 20_000 // about 20 MB toward each spoke
+    for (let n = 0; n < total; n++) {
+      running.hub.dispatchEvent(new CustomEvent('bulk', { detail: { n, pad } }))
+      if (n % 500 === 499) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await waitFor(() => received === total, { timeoutMs: 30_000 })
+    collect()
+    const heapGrowth = process.memoryUsage().heapUsed - heapBefore
+    expect(inOrder).toBe(true)
+    expect(running.hub.stats().dropped).toBeGreaterThan(total / 2)
+    // 20 MB went to the stalled spoke; what the hub keeps for it is bounded by maxBufferedBytes and the
+    // platform high-water mark (about 0.4 MB here), far below what an unbounded queue would hold.
+    expect(heapGrowth).toBeLessThan(8 * 1024 * 1024)
   })
 })
