@@ -22,6 +22,21 @@ export {
 } from './frame.js'
 export type { AuthorizeRequest, HubAction, HubConnection, HubConnectionInfo, HubOptions } from './hub.js'
 export { Hub } from './hub.js'
+export type {
+  ByteStream,
+  LengthPrefixedFrameHandler,
+  LengthPrefixedLink,
+  LengthPrefixedLinkOptions,
+  LengthPrefixedReceiver,
+} from './length-prefixed.js'
+export {
+  COMPRESSED_FLAG,
+  createLengthPrefixedLink,
+  encodeLengthPrefixed,
+  LENGTH_PREFIX_BYTES,
+  LengthPrefixedDecoder,
+  MAX_LENGTH_PREFIXED_PAYLOAD,
+} from './length-prefixed.js'
 export type { Link, LinkCloseInfo } from './link.js'
 export {
   CLOSE_GOING_AWAY,
