@@ -1,0 +1,112 @@
+import {
+  type BiStream,
+  type Connection,
+  Endpoint,
+  EndpointAddr,
+  presetMinimal,
+  RelayMode,
+  SecretKey,
+} from '@number0/iroh'
+import { IROH_ALPN } from '../../src/event-target-iroh-hub/index.js'
+import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../../src/index.js'
+
+const text = new TextEncoder()
+
+export function alpnBytes(alpn = IROH_ALPN): number[] {
+  return [...text.encode(alpn)]
+}
+
+export interface LoopbackEndpointOptions {
+  /** ALPNs to accept (a hub's endpoint needs eventwire's). @default none: dial only */
+  alpns?: string[]
+  /** The identity; a restarted hub keeps its id by reusing it. @default a new key */
+  secretKey?: SecretKey
+  /** UDP port on 127.0.0.1; a restarted hub keeps its address by reusing it. @default any free port */
+  port?: number
+}
+
+/**
+ * An endpoint for tests: the minimal preset (no relay, no discovery), relays disabled, bound to
+ * 127.0.0.1. The binding offers no switch for iroh's port mapper, which sends one UPnP discovery
+ * (SSDP multicast) per bind; run the tests in a network namespace to keep even that on the machine.
+ */
+export async function bindLoopbackEndpoint(options: LoopbackEndpointOptions = {}): Promise<Endpoint> {
+  const builder = Endpoint.builder()
+  presetMinimal(builder)
+  builder.relayMode(RelayMode.disabled())
+  builder.bindAddr(`127.0.0.1:${options.port ?? 0}`)
+  if (options.alpns !== undefined) builder.alpns(options.alpns.map((alpn) => alpnBytes(alpn)))
+  if (options.secretKey !== undefined) builder.secretKey(options.secretKey.toBytes())
+  return builder.bind()
+}
+
+/** A hub's endpoint: eventwire's ALPN on loopback. */
+export function bindHubEndpoint(options: Omit<LoopbackEndpointOptions, 'alpns'> = {}): Promise<Endpoint> {
+  return bindLoopbackEndpoint({ ...options, alpns: [IROH_ALPN] })
+}
+
+/** The endpoint's id with its 127.0.0.1 address: dialable with no discovery at all. */
+export function loopbackAddr(endpoint: Endpoint): EndpointAddr {
+  const direct = endpoint.boundSockets().filter((socket) => socket.startsWith('127.0.0.1:'))
+  return new EndpointAddr(endpoint.id(), null, direct)
+}
+
+/** The UDP port an endpoint listens on at 127.0.0.1. */
+export function loopbackPort(endpoint: Endpoint): number {
+  const socket = endpoint.boundSockets().find((address) => address.startsWith('127.0.0.1:'))
+  if (socket === undefined) throw new Error('endpoint has no 127.0.0.1 socket')
+  return Number(socket.slice('127.0.0.1:'.length))
+}
+
+export function newSecretKey(): SecretKey {
+  return SecretKey.generate()
+}
+
+/**
+ * A raw client on a hub: its own endpoint, one stream, and whatever the test writes on it. It records the
+ * frames the hub sends (batches unpacked) and how the connection ended.
+ */
+export async function openRawStream(hub: Endpoint, alpn = IROH_ALPN) {
+  const endpoint = await bindLoopbackEndpoint()
+  const connection: Connection = await endpoint.connect(loopbackAddr(hub), alpnBytes(alpn))
+  const stream: BiStream = await connection.openBi()
+  const send = stream.send
+  const recv = stream.recv
+  const frames: unknown[] = []
+  let ended: string | undefined
+  const decoder = new LengthPrefixedDecoder(1 << 30)
+  const reading = (async () => {
+    try {
+      for (;;) {
+        const data = await recv.read(64 * 1024)
+        if (data.length === 0) {
+          ended = 'finished'
+          return
+        }
+        decoder.push(new Uint8Array(data), (payload) => {
+          const frame = JSON.parse(new TextDecoder().decode(payload)) as unknown[]
+          if (frame[0] === 4) frames.push(...frame.slice(1))
+          else frames.push(frame)
+        })
+      }
+    } catch (error) {
+      ended = (error as Error).message.split('\n')[0]
+    }
+  })()
+  return {
+    endpoint,
+    connection,
+    frames,
+    /** How the stream ended: 'finished', or the binding's error (which carries the close code). */
+    ended: () => ended,
+    /** Writes bytes as they are (no framing). */
+    writeRaw: (bytes: Uint8Array | number[]) => send.writeAll([...bytes]),
+    /** Writes one text frame, length-prefixed. */
+    writeFrame: (frame: string) => send.writeAll([...encodeLengthPrefixed(text.encode(frame))]),
+    finish: () => send.finish(),
+    close: async () => {
+      await endpoint.close()
+      await reading
+    },
+  }
+}
