@@ -35,7 +35,7 @@ import type { Serializer } from './types.js'
 export interface FrameCodec<W> {
   readonly limits: FrameLimits
   /** Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be encoded. */
-  event(type: string, origin: string, detail: unknown): W
+  event(type: string, origin: string, detail: unknown, hops?: number): W
   hello(nodeId: string, role: NodeRole): W
   sub(type: string): W
   unsub(type: string): W
@@ -57,7 +57,7 @@ export function createTextCodec(
 ): FrameCodec<string> {
   return {
     limits,
-    event: (type, origin, detail) => encodeEvent(type, origin, detail, serializer),
+    event: (type, origin, detail, hops) => encodeEvent(type, origin, detail, serializer, hops),
     hello: encodeHello,
     sub: encodeSub,
     unsub: encodeUnsub,
@@ -82,7 +82,10 @@ export type CloneFrame = readonly unknown[]
 export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): FrameCodec<CloneFrame> {
   return {
     limits,
-    event: (type, origin, detail) => [FRAME_EVENT, type, origin, detail === undefined ? null : detail],
+    event: (type, origin, detail, hops = 0) => {
+      const value = detail === undefined ? null : detail
+      return hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value]
+    },
     hello: (nodeId, role) => [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role],
     sub: (type) => [FRAME_SUB, type],
     unsub: (type) => [FRAME_UNSUB, type],

@@ -28,7 +28,7 @@ const ROLES: ReadonlySet<unknown> = new Set<NodeRole>(['hub', 'spoke', 'peer'])
 
 export type Frame =
   | { kind: 'hello'; version: number; nodeId: string; role: NodeRole | undefined }
-  | { kind: 'event'; type: string; origin: string; detail: unknown }
+  | { kind: 'event'; type: string; origin: string; detail: unknown; hops: number }
   | { kind: 'sub'; type: string }
   | { kind: 'unsub'; type: string }
   | { kind: 'error'; code: EventwireErrorCode; message: string; eventType: string | undefined }
@@ -57,17 +57,31 @@ export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = Object.freeze({
 /** Longest node id accepted in a hello or an event's origin. */
 const MAX_NODE_ID_LENGTH = 128
 const MAX_ERROR_MESSAGE_LENGTH = 1024
+/** Bridges an event may have crossed on the wire; bridges cut far earlier (their `hopLimit`). */
+const MAX_HOPS = 255
 
 export type DecodeResult = { ok: true; frames: Frame[] } | { ok: false; error: EventwireError }
 
-/** Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be serialized. */
-export function encodeEvent(type: string, origin: string, detail: unknown, serializer: Serializer): string {
+/**
+ * Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be serialized. `hops` (bridges
+ * crossed) is written only when above 0, so most frames keep four elements.
+ */
+export function encodeEvent(
+  type: string,
+  origin: string,
+  detail: unknown,
+  serializer: Serializer,
+  hops = 0,
+): string {
   try {
     const payload = serializer === jsonSerializer ? detail : serializer.stringify(detail)
     if (typeof payload !== 'string' && serializer !== jsonSerializer) {
       throw new TypeError('serializer.stringify did not return a string')
     }
-    return JSON.stringify([FRAME_EVENT, type, origin, payload === undefined ? null : payload])
+    const value = payload === undefined ? null : payload
+    return JSON.stringify(
+      hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value],
+    )
   } catch (cause) {
     throw new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be serialized`, {
       cause,
@@ -172,15 +186,20 @@ function decodeOne(
 ): Frame | EventwireError {
   switch (raw[0]) {
     case FRAME_EVENT: {
-      if (raw.length !== 4) return malformedError('an event frame has 4 elements')
+      if (raw.length !== 4 && raw.length !== 5) return malformedError('an event frame has 4 or 5 elements')
       const type = raw[1]
       const origin = raw[2]
+      const hops = raw.length === 5 ? raw[4] : 0
       if (!isValidType(type, limits)) return malformedError('event type is not a valid type string')
       if (!isNodeId(origin)) return malformedError('event origin is not a valid node id')
-      if (serializer === undefined) return { kind: 'event', type, origin, detail: raw[3] }
+      if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
+        return malformedError(`event hops must be an integer from 0 to ${MAX_HOPS}`)
+      }
+      if (serializer === undefined)
+        return { kind: 'event', type, origin, detail: raw[3], hops: hops as number }
       if (typeof raw[3] !== 'string') return malformedError('event detail must be a serialized string')
       try {
-        return { kind: 'event', type, origin, detail: serializer.parse(raw[3]) }
+        return { kind: 'event', type, origin, detail: serializer.parse(raw[3]), hops: hops as number }
       } catch (cause) {
         return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
           cause,

@@ -2,6 +2,7 @@ import { type FrameCodec, resolveCodec } from './codec.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
+import { eventHops, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
   CLOSE_HEARTBEAT_TIMEOUT,
@@ -131,6 +132,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   readonly #interest = new Map<string, Set<HubPeer<W>>>()
   readonly #peers = new Map<string, HubPeer<W>>()
   #nextPeerId = 1
+  readonly #taps = new Set<(event: Event) => void>()
+  readonly #interestWatchers = new Set<(type: string, isInterested: boolean) => void>()
   readonly #idleTimeoutMs: number
   #idleSweep: ReturnType<typeof setInterval> | undefined
 
@@ -164,10 +167,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     const peers = this.#interest.get(event.type)
     if (peers !== undefined && !this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = this.#codec.event(event.type, this.nodeId, event.detail)
+      const frame = this.#codec.event(event.type, this.nodeId, event.detail, eventHops(event))
       for (const peer of peers) this.#sendEvent(peer, frame)
     }
     this.#stats.delivered += this.registry.deliver(event)
+    this.#tapped(event)
     return !event.defaultPrevented
   }
 
@@ -288,6 +292,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     if (peers === undefined) {
       peers = new Set()
       this.#interest.set(type, peers)
+      if (!this.registry.has(type)) this.#announce(type, true)
     }
     peers.add(peer)
   }
@@ -295,37 +300,81 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   /** @internal */
   unsubscribe(peer: HubPeer<W>, type: string): void {
     if (!peer.types.delete(type)) return
+    this.#dropInterest(peer, type)
+  }
+
+  #dropInterest(peer: HubPeer<W>, type: string): void {
     const peers = this.#interest.get(type)
     if (peers === undefined) return
     peers.delete(peer)
-    if (peers.size === 0) this.#interest.delete(type)
+    if (peers.size > 0) return
+    this.#interest.delete(type)
+    if (!this.registry.has(type)) this.#announce(type, false)
   }
 
   /** @internal An event from a spoke: forward to other interested spokes, then the hub's own listeners. */
-  relay(from: HubPeer<W>, type: string, origin: string, detail: unknown): void {
+  relay(from: HubPeer<W>, type: string, origin: string, detail: unknown, hops: number): void {
     this.#stats.received++
     const peers = this.#interest.get(type)
     if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
       let frame: W
       try {
-        frame = this.#codec.event(type, origin, detail)
+        frame = this.#codec.event(type, origin, detail, hops)
       } catch (error) {
         this.reportError(error as EventwireError)
         return
       }
       for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame)
     }
-    if (this.registry.has(type)) {
-      this.#stats.delivered += this.registry.deliver(new CustomEvent(type, { detail }))
-    }
-    if (from.target !== undefined) this.#stats.delivered += from.target.deliverFromSpoke(type, detail)
+    const isTapped = this.#taps.size > 0
+    if (!this.registry.has(type) && !isTapped && from.target === undefined) return
+    const event = withHops(new CustomEvent(type, { detail }), hops)
+    this.#stats.delivered += this.registry.deliver(event)
+    if (from.target !== undefined) this.#stats.delivered += from.target.deliverFromSpoke(event)
+    if (isTapped) this.#tapped(event)
+  }
+
+  /**
+   * Sees every event that passes through the hub, from spokes and from its own `dispatchEvent`, after
+   * its listeners. For bridges: a hub forwards by interest without listening to each type. Returns a
+   * function that removes the tap.
+   */
+  tap(listener: (event: Event) => void): () => void {
+    this.#taps.add(listener)
+    return () => this.#taps.delete(listener)
+  }
+
+  /**
+   * Calls `listener(type, true)` for each type some node of this hub's topology listens to (a spoke's
+   * subscription or a listener on the hub itself), now and whenever a type gains its first such listener,
+   * and `listener(type, false)` when it loses its last. Returns a function that stops the calls.
+   */
+  watchInterest(listener: (type: string, isInterested: boolean) => void): () => void {
+    this.#interestWatchers.add(listener)
+    for (const type of new Set([...this.#interest.keys(), ...this.registry.types()])) listener(type, true)
+    return () => this.#interestWatchers.delete(listener)
+  }
+
+  protected override interestChanged(type: string, isInterested: boolean): void {
+    if (!this.#interest.has(type)) this.#announce(type, isInterested)
+  }
+
+  #announce(type: string, isInterested: boolean): void {
+    for (const watcher of this.#interestWatchers) this.#safely(() => watcher(type, isInterested))
+  }
+
+  #tapped(event: Event): void {
+    for (const tap of this.#taps) this.#safely(() => tap(event))
   }
 
   /** @internal `dispatchEvent` of a connection target: to that one spoke, if it listens. */
   sendTo(peer: HubPeer<W>, event: Event): void {
     this.#stats.dispatched++
     if (peer.isGone || !peer.types.has(event.type)) return
-    this.#sendEvent(peer, this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail))
+    this.#sendEvent(
+      peer,
+      this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail, eventHops(event)),
+    )
   }
 
   /** @internal */
@@ -333,11 +382,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     if (peer.isGone) return
     peer.isGone = true
     peer.writer.dispose()
-    for (const type of peer.types) {
-      const peers = this.#interest.get(type)
-      peers?.delete(peer)
-      if (peers?.size === 0) this.#interest.delete(type)
-    }
+    for (const type of peer.types) this.#dropInterest(peer, type)
     peer.types.clear()
     this.#peers.delete(peer.info.id)
     this.#stats.connections--
@@ -517,7 +562,7 @@ class HubPeer<W> implements HubConnection {
   #apply(frame: Frame): void {
     switch (frame.kind) {
       case 'event':
-        this.hub.relay(this, frame.type, frame.origin, frame.detail)
+        this.hub.relay(this, frame.type, frame.origin, frame.detail, frame.hops)
         return
       case 'sub':
         this.hub.subscribe(this, frame.type)
@@ -561,7 +606,7 @@ class ConnectionTarget<TEvent extends TypedEvent, W> extends RegistryEventTarget
   }
 
   /** @internal An event this spoke published. */
-  deliverFromSpoke(type: string, detail: unknown): number {
-    return this.registry.has(type) ? this.registry.deliver(new CustomEvent(type, { detail })) : 0
+  deliverFromSpoke(event: Event): number {
+    return this.registry.deliver(event)
   }
 }

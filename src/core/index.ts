@@ -20,6 +20,7 @@ export {
   PROTOCOL_VERSION,
   validateFrames,
 } from './frame.js'
+export { eventHops, withHops } from './hops.js'
 export type { AuthorizeRequest, HubAction, HubConnection, HubConnectionInfo, HubOptions } from './hub.js'
 export { Hub } from './hub.js'
 export type {

@@ -3,6 +3,7 @@ import { type FrameCodec, resolveCodec } from './codec.js'
 import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, isValidType, PROTOCOL_VERSION } from './frame.js'
+import { eventHops, withHops } from './hops.js'
 import { CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, createNodeId, type Link, type LinkCloseInfo } from './link.js'
 import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
 import {
@@ -187,7 +188,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     // A peer whose other side filters sends nothing the other side did not subscribe to.
     if (this.#state !== 'closed' && !(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      this.#send(this.#codec.event(type, this.nodeId, event.detail))
+      this.#send(this.#codec.event(type, this.nodeId, event.detail, eventHops(event)))
     }
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
@@ -412,7 +413,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         this.#stats.received++
         if (this.registry.has(frame.type)) {
           this.#stats.delivered += this.registry.deliver(
-            new CustomEvent(frame.type, { detail: frame.detail }),
+            withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops),
           )
         }
         return

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
 import { decodeFrames, encodeBatch, encodeEvent, type FrameLimits, isValidType } from '../core/frame.js'
+import { eventHops, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import { readFunction, readLimits, readOptionsObject, readSerializer } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
@@ -144,7 +145,10 @@ class RedisTarget<TEvent extends TypedEvent>
     if (!this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const type = this.eventType(event.type)
-      this.#enqueue(this.#prefix + type, encodeEvent(type, this.nodeId, event.detail, this.#serializer))
+      this.#enqueue(
+        this.#prefix + type,
+        encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event)),
+      )
     }
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
@@ -289,7 +293,9 @@ class RedisTarget<TEvent extends TypedEvent>
       // Redis echoes our own publishes; they were delivered locally at dispatch.
       if (frame.origin === this.nodeId) continue
       this.#stats.received++
-      this.#stats.delivered += this.registry.deliver(new CustomEvent(type, { detail: frame.detail }))
+      this.#stats.delivered += this.registry.deliver(
+        withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops),
+      )
     }
   }
 

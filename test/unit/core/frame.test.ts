@@ -34,8 +34,10 @@ describe('frame codec', () => {
       { kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'node-1', role: 'spoke' },
     ])
     expect(frames(encodeEvent('t', 'o', { a: [1] }, jsonSerializer))).toEqual([
-      { kind: 'event', type: 't', origin: 'o', detail: { a: [1] } },
+      { kind: 'event', type: 't', origin: 'o', detail: { a: [1] }, hops: 0 },
     ])
+    expect(encodeEvent('t', 'o', 1, jsonSerializer, 2)).toBe('[1,"t","o",1,2]')
+    expect(frames(encodeEvent('t', 'o', 1, jsonSerializer, 2))[0]).toMatchObject({ hops: 2 })
     expect(frames(encodeSub('t'))).toEqual([{ kind: 'sub', type: 't' }])
     expect(frames(encodeUnsub('t'))).toEqual([{ kind: 'unsub', type: 't' }])
     expect(frames(encodePing(7))).toEqual([{ kind: 'ping', id: 7 }])
@@ -102,7 +104,9 @@ describe('frame codec', () => {
       '[1,"t","",1]',
       '[1,5,"o",1]',
       '[1,"t","o"]',
-      '[1,"t","o",1,2]',
+      '[1,"t","o",1,-1]',
+      '[1,"t","o",1,2,3]',
+      '[1,"t","o",1,"2"]',
       '[2]',
       '[2,""]',
       '[2,"t","extra"]',
