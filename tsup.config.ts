@@ -10,6 +10,7 @@ export default defineConfig({
     'event-target-redis/index': 'src/event-target-redis/index.ts',
     'event-target-websocket-server/index': 'src/event-target-websocket-server/index.ts',
     'event-target-websocket-client/index': 'src/event-target-websocket-client/index.ts',
+    'bridge/index': 'src/bridge/index.ts',
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -14,6 +14,9 @@ export type EventwireErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_TIMEOUT'
   | 'ERR_CLOSED'
+  | 'ERR_HOP_LIMIT'
+  | 'ERR_REMOTE'
+  | 'ERR_ABORTED'
 
 const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_FRAME_MALFORMED',
@@ -27,6 +30,9 @@ const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_INVALID_OPTION',
   'ERR_TIMEOUT',
   'ERR_CLOSED',
+  'ERR_HOP_LIMIT',
+  'ERR_REMOTE',
+  'ERR_ABORTED',
 ])
 
 /** True when `code` is one of the published `EventwireErrorCode`s (for codes read off the wire). */

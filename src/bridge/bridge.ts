@@ -1,0 +1,197 @@
+import { EventwireError, invalidOption } from '../core/errors.js'
+import { eventHops, withHops } from '../core/hops.js'
+import { readFunction, readPositiveInteger } from '../core/options.js'
+import { createErrorSink, createStats } from '../core/report.js'
+import type { TypedEvent, TypedEventTarget } from '../core/types.js'
+
+/** Which way an event crosses the bridge. */
+export type BridgeDirection = 'a-to-b' | 'b-to-a'
+
+export interface BridgeOptions {
+  /**
+   * Types forwarded in both directions in addition to those found by interest. Needed when a side can
+   * neither report its interest nor be tapped (an in-process target, a Redis peer, a spoke), since a
+   * bridge never subscribes to everything.
+   */
+  types?: readonly string[]
+  /** Return false to keep an event on its own side. */
+  filter?: (event: Event, direction: BridgeDirection) => boolean
+  /**
+   * An event that has already crossed this many bridges is dropped and reported (`ERR_HOP_LIMIT`), so a
+   * cycle of bridges cannot storm.
+   * @default 8
+   */
+  hopLimit?: number
+  /** Receives forwarding errors: a detail the other side cannot carry, a hop limit reached. */
+  onError?: (error: EventwireError) => void
+}
+
+export interface BridgeStats {
+  /** Events forwarded a → b. */
+  forwardedAToB: number
+  /** Events forwarded b → a. */
+  forwardedBToA: number
+  /** Events dropped at the hop limit or because the other side refused them. */
+  dropped: number
+  /** Types currently listened to, on either side. */
+  listening: number
+}
+
+export interface Bridge {
+  /** Removes every listener, tap and watch the bridge added. Idempotent. */
+  close(): void
+  stats(): BridgeStats
+}
+
+/** A hub-like target that reports its topology's interest and lets a bridge see all its traffic. */
+interface Observable {
+  tap(listener: (event: Event) => void): () => void
+  watchInterest(listener: (type: string, isInterested: boolean) => void): () => void
+}
+
+type AnyTarget = TypedEventTarget<TypedEvent>
+
+function isObservable(target: object): target is Observable {
+  return (
+    typeof (target as Partial<Observable>).tap === 'function' &&
+    typeof (target as Partial<Observable>).watchInterest === 'function'
+  )
+}
+
+function isTarget(value: unknown): value is AnyTarget {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as AnyTarget).addEventListener === 'function' &&
+    typeof (value as AnyTarget).removeEventListener === 'function' &&
+    typeof (value as AnyTarget).dispatchEvent === 'function'
+  )
+}
+
+/**
+ * Forwards events both ways between two targets, so that two topologies behave as one. Interest
+ * propagates: a hub side reports which types its spokes and listeners want, and the bridge listens for
+ * exactly those on the other side (and stops when the last listener leaves). A hub side is tapped, so
+ * everything its spokes publish reaches the other side without a listener per type. An event never comes
+ * back across the bridge that delivered it, and one that went around a cycle of bridges stops at
+ * `hopLimit`.
+ */
+export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}): Bridge {
+  if (!isTarget(a)) invalidOption('a', 'an event target', a)
+  if (!isTarget(b)) invalidOption('b', 'an event target', b)
+  if (a === b) invalidOption('b', 'a different target than a', 'the same target')
+  if (typeof options !== 'object' || options === null) invalidOption('bridge options', 'an object', options)
+  const types = options.types ?? []
+  if (!Array.isArray(types) || !types.every((type) => typeof type === 'string' && type.length > 0)) {
+    invalidOption('types', 'an array of event types', options.types)
+  }
+  const filter = readFunction<NonNullable<BridgeOptions['filter']>>('filter', options.filter)
+  const hopLimit = readPositiveInteger('hopLimit', options.hopLimit, 8)
+  const counters = createStats()
+  const reportError = createErrorSink(readFunction('onError', options.onError), counters)
+  const stats: BridgeStats = { forwardedAToB: 0, forwardedBToA: 0, dropped: 0, listening: 0 }
+  // Events this bridge dispatched: its own taps and listeners see them and must not send them back.
+  const dispatched = new WeakSet<Event>()
+  const stops: Array<() => void> = []
+  let isClosed = false
+
+  const forward = (event: Event, to: AnyTarget, direction: BridgeDirection) => {
+    if (isClosed || dispatched.has(event)) return
+    if (filter !== undefined && !filter(event, direction)) return
+    const hops = eventHops(event) + 1
+    if (hops > hopLimit) {
+      stats.dropped++
+      reportError(
+        new EventwireError('ERR_HOP_LIMIT', `"${event.type}" crossed ${hops - 1} bridges; dropped`, {
+          eventType: event.type,
+        }),
+      )
+      return
+    }
+    const copy = withHops(new CustomEvent(event.type, { detail: (event as CustomEvent).detail }), hops)
+    dispatched.add(copy)
+    try {
+      to.dispatchEvent(copy)
+    } catch (cause) {
+      stats.dropped++
+      reportError(
+        cause instanceof EventwireError
+          ? cause
+          : new EventwireError('ERR_SERIALIZE', `"${event.type}" could not cross the bridge`, { cause }),
+      )
+      return
+    }
+    if (direction === 'a-to-b') stats.forwardedAToB++
+    else stats.forwardedBToA++
+  }
+
+  /** A direction needs the other side's interest, a tap on this side, or an explicit list of types. */
+  for (const [from, to, name] of [
+    [a, b, 'b'],
+    [b, a, 'a'],
+  ] as const) {
+    if (!isObservable(from) && !isObservable(to) && types.length === 0) {
+      invalidOption('types', `a list of event types (the ${name} side cannot report its interest)`, undefined)
+    }
+  }
+
+  /** Carries events from `from` into `to`, for the types `to` wants. */
+  const connect = (from: AnyTarget, to: AnyTarget, direction: BridgeDirection) => {
+    const isTapped = isObservable(from)
+    const knowsWants = isObservable(to)
+    const wanted = new Set<string>(types)
+    const listening = new Set<string>()
+    const listener = (event: Event) => forward(event, to, direction)
+    const listen = (type: string) => {
+      if (isTapped || listening.has(type)) return
+      listening.add(type)
+      stats.listening++
+      from.addEventListener(type, listener)
+    }
+    const unlisten = (type: string) => {
+      if (!listening.delete(type)) return
+      stats.listening--
+      from.removeEventListener(type, listener)
+    }
+    if (knowsWants) {
+      stops.push(
+        to.watchInterest((type, isInterested) => {
+          if (types.includes(type)) return
+          if (isInterested) {
+            wanted.add(type)
+            listen(type)
+          } else {
+            wanted.delete(type)
+            unlisten(type)
+          }
+        }),
+      )
+    }
+    if (isTapped) {
+      // See everything; forward what the other side wants (everything, when it cannot say and no list).
+      const forwardsAll = !knowsWants && types.length === 0
+      stops.push(
+        from.tap((event) => {
+          if (forwardsAll || wanted.has(event.type)) forward(event, to, direction)
+        }),
+      )
+    } else {
+      for (const type of types) listen(type)
+    }
+    stops.push(() => {
+      for (const type of [...listening]) unlisten(type)
+    })
+  }
+
+  connect(a, b, 'a-to-b')
+  connect(b, a, 'b-to-a')
+
+  return {
+    close: () => {
+      if (isClosed) return
+      isClosed = true
+      for (const stop of stops.splice(0)) stop()
+    },
+    stats: () => ({ ...stats }),
+  }
+}

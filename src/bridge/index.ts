@@ -1,0 +1,7 @@
+/**
+ * Bridges: connect two targets so two topologies behave as one (a hub and Redis for scale-out, a worker
+ * pool and a WebSocket hub, …), with interest propagation and loop protection.
+ * @module
+ */
+export type { Bridge, BridgeDirection, BridgeOptions, BridgeStats } from './bridge.js'
+export { bridge } from './bridge.js'

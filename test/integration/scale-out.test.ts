@@ -1,0 +1,166 @@
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { bridge } from '../../src/bridge/index.js'
+import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
+import type { EventwireStatus } from '../../src/index.js'
+import { waitFor } from '../../src/testing/index.js'
+import { RedisServer } from '../support/redis-server.js'
+import { client, type RunningHub, startHub } from '../support/websocket.js'
+
+let redis: RedisServer
+const cleanup: Array<() => Promise<unknown> | unknown> = []
+
+beforeAll(async () => {
+  redis = await RedisServer.start()
+})
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+afterAll(async () => {
+  await redis?.stop()
+})
+
+/** A WebSocket hub bridged to Redis with its own pair of connections: one of several scale-out hubs. */
+async function scaledHub(): Promise<RunningHub> {
+  const running = await startHub()
+  const clients = [new Redis(redis.port, '127.0.0.1'), new Redis(redis.port, '127.0.0.1')]
+  const peer = createRedisEventTarget({
+    publishClient: clients[0]!,
+    subscribeClient: clients[1]!,
+    prefix: 'scale:',
+  })
+  await peer.ready
+  const link = bridge(running.hub, peer)
+  cleanup.push(async () => {
+    link.close()
+    await peer.close()
+    for (const redisClient of clients) redisClient.disconnect()
+    await running.close()
+  })
+  return running
+}
+
+async function numsub(channel: string): Promise<number> {
+  return Number((await redis.cli('PUBSUB', 'NUMSUB', channel)).split('\n')[1])
+}
+
+describe('several WebSocket hubs bridged over one Redis', () => {
+  it('behave as one hub: a spoke on hub 1 reaches a spoke on hub 2, each event once, with interest on Redis', async () => {
+    const [one, two] = [await scaledHub(), await scaledHub()]
+    const a = client(one.url)
+    const b = client(two.url)
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    )
+    await Promise.all([a.ready, b.ready])
+    expect(await numsub('scale:chat')).toBe(0)
+
+    const onB: unknown[] = []
+    const onA: unknown[] = []
+    const listener = (event: Event) => onB.push((event as CustomEvent).detail)
+    b.addEventListener('chat', listener)
+    a.addEventListener('chat', (event) => onA.push(event.detail))
+    await Promise.all([a.flush(), b.flush()])
+    await waitFor(async () => (await numsub('scale:chat')) === 2, { timeoutMs: 5_000 })
+
+    for (const n of [1, 2, 3]) a.dispatchEvent(new CustomEvent('chat', { detail: `a${n}` }))
+    b.dispatchEvent(new CustomEvent('chat', { detail: 'b1' }))
+    await waitFor(() => onB.length === 4 && onA.length === 4, { timeoutMs: 5_000 })
+    await Promise.all([a.flush(), b.flush()])
+    expect(onB.filter((d) => String(d).startsWith('a'))).toEqual(['a1', 'a2', 'a3'])
+    expect(onA.filter((d) => String(d).startsWith('a'))).toEqual(['a1', 'a2', 'a3'])
+    expect([...onA, ...onB].filter((d) => d === 'b1')).toHaveLength(2)
+
+    b.removeEventListener('chat', listener)
+    await b.flush()
+    // hub 2 no longer wants "chat": its bridge left the channel; hub 1 still wants it.
+    await waitFor(async () => (await numsub('scale:chat')) === 1, { timeoutMs: 5_000 })
+  })
+
+  it('2 hubs x 20 spokes: 1,000 events from random spokes reach every listening spoke once, in order; a killed hub fails over', async () => {
+    const hubs = [await scaledHub(), await scaledHub()]
+    const urls = hubs.map((hub) => hub.url)
+    const spokes = Array.from({ length: 40 }, (_, i) => {
+      // Each spoke prefers its own hub and lists the other for failover.
+      const own = i % 2
+      const statuses: EventwireStatus[] = []
+      const target = client([urls[own]!, urls[1 - own]!], { onStatus: (status) => statuses.push(status) })
+      cleanup.push(() => target.close())
+      return { target, statuses, received: [] as Array<{ from: number; n: number; type: string }> }
+    })
+    // Even spokes listen to "even", odd spokes to "odd", every spoke to "all".
+    spokes.forEach((spoke, i) => {
+      for (const type of [i % 2 === 0 ? 'even' : 'odd', 'all']) {
+        spoke.target.addEventListener(type, (event) =>
+          spoke.received.push({ ...(event.detail as { from: number; n: number }), type: event.type }),
+        )
+      }
+    })
+    await Promise.all(spokes.map((spoke) => spoke.target.ready))
+    await Promise.all(spokes.map((spoke) => spoke.target.flush()))
+    // Hub 1 serves the even spokes, hub 2 the odd ones: each bridge subscribes to what its spokes want.
+    const subscribed = async () =>
+      [await numsub('scale:all'), await numsub('scale:even'), await numsub('scale:odd')].join()
+    await waitFor(async () => (await subscribed()) === '2,1,1', {
+      timeoutMs: 5_000,
+      message: 'both bridges subscribed',
+    })
+
+    let seed = 7
+    const random = () => {
+      seed = (seed * 16_807) % 2_147_483_647
+      return seed / 2_147_483_647
+    }
+    const sent = new Map<string, Array<{ from: number; n: number }>>([
+      ['even', []],
+      ['odd', []],
+      ['all', []],
+    ])
+    for (let n = 0; n < 1_000; n++) {
+      const from = Math.floor(random() * spokes.length)
+      const type = ['even', 'odd', 'all'][n % 3]!
+      const detail = { from, n }
+      sent.get(type)!.push(detail)
+      spokes[from]!.target.dispatchEvent(new CustomEvent(type, { detail }))
+      if (n % 50 === 49) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const expectedFor = (i: number) =>
+      sent.get(i % 2 === 0 ? 'even' : 'odd')!.length + sent.get('all')!.length
+    await waitFor(() => spokes.every((spoke, i) => spoke.received.length >= expectedFor(i)), {
+      timeoutMs: 20_000,
+    })
+    await Promise.all(spokes.map((spoke) => spoke.target.flush()))
+    spokes.forEach((spoke, i) => {
+      const mine = new Set([i % 2 === 0 ? 'even' : 'odd', 'all'])
+      const expected = [...mine].flatMap((type) => sent.get(type)!.map((d) => ({ ...d, type })))
+      // Exactly once: the same multiset of events.
+      const byN = (x: { n: number }, y: { n: number }) => x.n - y.n
+      expect([...spoke.received].sort(byN)).toEqual(expected.sort(byN))
+      // Per-dispatcher order on each type: a dispatcher's events of one type arrive in dispatch order.
+      const streams = new Map<string, number[]>()
+      for (const { from, n, type } of spoke.received) {
+        const key = `${from}/${type}`
+        streams.set(key, [...(streams.get(key) ?? []), n])
+      }
+      for (const ns of streams.values()) expect(ns).toEqual([...ns].sort((x, y) => x - y))
+    })
+
+    // Kill hub 1: its spokes move to hub 2 and keep receiving.
+    await hubs[0]!.close()
+    const movers = spokes.filter((_, i) => i % 2 === 0)
+    await waitFor(() => movers.every((spoke) => spoke.statuses.some((status) => status.type === 'gap')), {
+      timeoutMs: 15_000,
+      message: 'the spokes of hub 1 moved',
+    })
+    expect(hubs[1]!.hub.stats().connections).toBe(40)
+    await Promise.all(spokes.map((spoke) => spoke.target.flush()))
+    for (const spoke of spokes) spoke.received.length = 0
+    spokes[1]!.target.dispatchEvent(new CustomEvent('all', { detail: { from: 1, n: 1_000 } }))
+    await waitFor(() => spokes.every((spoke) => spoke.received.length === 1), {
+      timeoutMs: 5_000,
+      message: 'every spoke received the event after failover',
+    })
+    expect(spokes.map((spoke) => spoke.received[0]!.n)).toEqual(Array(40).fill(1_000))
+  })
+})
