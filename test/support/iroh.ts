@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import {
   type BiStream,
   type Connection,
@@ -9,6 +11,7 @@ import {
 } from '@number0/iroh'
 import { IROH_ALPN } from '../../src/event-target-iroh-hub/index.js'
 import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../../src/index.js'
+import { waitFor } from '../../src/testing/index.js'
 
 const text = new TextEncoder()
 
@@ -45,6 +48,25 @@ export function bindHubEndpoint(options: Omit<LoopbackEndpointOptions, 'alpns'> 
   return bindLoopbackEndpoint({ ...options, alpns: [IROH_ALPN] })
 }
 
+/**
+ * A hub endpoint on the port (and key) a closed one used, as a restarted hub process would bind. The
+ * binding frees a closed endpoint's UDP socket only once its JS object is garbage-collected, so this
+ * collects garbage until the port is free: the old endpoint must no longer be referenced.
+ */
+export async function rebindHubEndpoint(options: { secretKey: SecretKey; port: number }): Promise<Endpoint> {
+  setFlagsFromString('--expose-gc')
+  const collectGarbage = runInNewContext('gc') as () => void
+  const endpoint = await waitFor(
+    async () => {
+      collectGarbage()
+      await new Promise((resolve) => setImmediate(resolve))
+      return bindHubEndpoint(options).catch(() => undefined)
+    },
+    { timeoutMs: 10_000, intervalMs: 20, message: `port ${options.port} free again` },
+  )
+  return endpoint!
+}
+
 /** The endpoint's id with its 127.0.0.1 address: dialable with no discovery at all. */
 export function loopbackAddr(endpoint: Endpoint): EndpointAddr {
   const direct = endpoint.boundSockets().filter((socket) => socket.startsWith('127.0.0.1:'))
@@ -74,10 +96,17 @@ export async function openRawStream(hub: Endpoint, alpn = IROH_ALPN) {
   const recv = stream.recv
   const frames: unknown[] = []
   let ended: string | undefined
+  let closedReason: string | undefined
+  void connection.closed().then((reason) => {
+    closedReason = reason
+  })
+  let isPaused = false
+  let resume: (() => void) | undefined
   const decoder = new LengthPrefixedDecoder(1 << 30)
   const reading = (async () => {
     try {
       for (;;) {
+        if (isPaused) await new Promise<void>((resolve) => (resume = resolve))
         const data = await recv.read(64 * 1024)
         if (data.length === 0) {
           ended = 'finished'
@@ -99,13 +128,21 @@ export async function openRawStream(hub: Endpoint, alpn = IROH_ALPN) {
     frames,
     /** How the stream ended: 'finished', or the binding's error (which carries the close code). */
     ended: () => ended,
+    /** The connection's close as the binding words it, e.g. `closed by peer: overflow (code 1013)`. */
+    closedReason: () => closedReason,
     /** Writes bytes as they are (no framing). */
     writeRaw: (bytes: Uint8Array | number[]) => send.writeAll([...bytes]),
     /** Writes one text frame, length-prefixed. */
     writeFrame: (frame: string) => send.writeAll([...encodeLengthPrefixed(text.encode(frame))]),
     finish: () => send.finish(),
+    /** Stops reading (after the read in progress), as a stalled consumer would. */
+    pause: () => {
+      isPaused = true
+    },
     close: async () => {
       await endpoint.close()
+      isPaused = false
+      resume?.()
       await reading
     },
   }
