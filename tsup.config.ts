@@ -11,6 +11,7 @@ export default defineConfig({
     'event-target-websocket-server/index': 'src/event-target-websocket-server/index.ts',
     'event-target-websocket-client/index': 'src/event-target-websocket-client/index.ts',
     'bridge/index': 'src/bridge/index.ts',
+    'request-reply/index': 'src/request-reply/index.ts',
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

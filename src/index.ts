@@ -5,3 +5,4 @@
  */
 export * from './core/index.js'
 export * from './pubsub/index.js'
+export * from './request-reply/index.js'

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { EventwireError } from '../core/errors.js'
 import type { EventwireStats, TypedEvent, TypedEventTarget } from '../core/types.js'
 import { createPubSub, type PubSubEventTarget } from '../pubsub/index.js'
+import { request, respond } from '../request-reply/index.js'
 import { waitFor } from './wait-for.js'
 
 /** One node of a topology under test: any target, with the lifecycle surface where it has one. */
@@ -333,6 +334,37 @@ export function describeConformance(
       await chat.return()
       await user.return()
       expect(subscriber.stats().subscriptions).toBe(0)
+    })
+
+    it('answers requests across the topology: values, remote errors, timeouts, cancellation, nothing left behind', async () => {
+      const { nodes, settle } = await open()
+      const requester = nodes[0]!
+      const responder = nodes.at(-1)!
+      const stopDouble = respond<number, number>(responder, 'double', (n) => n * 2)
+      const stopFail = respond(responder, 'fail', () => {
+        throw new Error('no such order')
+      })
+      await settle()
+      const subscriptionsBefore = requester.stats?.().subscriptions
+      expect(await request(requester, 'double', 21, { timeoutMs })).toBe(42)
+      const answers = await Promise.all([1, 2, 3].map((n) => request(requester, 'double', n, { timeoutMs })))
+      expect(answers).toEqual([2, 4, 6])
+      await expect(request(requester, 'fail', null, { timeoutMs })).rejects.toMatchObject({
+        code: 'ERR_REMOTE',
+        message: expect.stringContaining('no such order'),
+      })
+      await expect(request(requester, 'nobody-answers', null, { timeoutMs: 50 })).rejects.toMatchObject({
+        code: 'ERR_TIMEOUT',
+      })
+      const controller = new AbortController()
+      const cancelled = request(requester, 'nobody-answers', null, { timeoutMs, signal: controller.signal })
+      controller.abort(new Error('user left'))
+      await expect(cancelled).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+      // No reply listener is left behind once nothing is pending.
+      if (subscriptionsBefore !== undefined)
+        expect(requester.stats!().subscriptions).toBe(subscriptionsBefore)
+      stopDouble()
+      stopFail()
     })
 
     it('counts dispatches and deliveries in stats()', async () => {
