@@ -39,32 +39,52 @@ interface Pending {
 
 /**
  * One reply inbox per requesting target: a unique reply type, one listener, the pending requests. The
- * listener exists only while requests are pending, so nothing is left behind between requests.
+ * listener is attached while requests are pending and detached at the end of the task in which the last
+ * one settled, so nothing is left behind between bursts and a sequential loop does not re-subscribe.
  */
 class Inbox {
   readonly replyTo = `reply:${createNodeId()}`
   readonly pending = new Map<number, Pending>()
-  /** Resolves once the inbox's interest has reached the network. */
-  readonly ready: Promise<void>
   #nextId = 1
   readonly #target: AnyTarget
   readonly #listener = (event: Event) => this.#answer((event as CustomEvent).detail)
+  /** Resolves once the listener's interest has reached the network; undefined while detached. */
+  #ready: Promise<void> | undefined
+  #isReady = false
+  #isDetachScheduled = false
 
   constructor(target: AnyTarget) {
     this.#target = target
-    target.addEventListener(this.replyTo, this.#listener)
-    this.ready = typeof target.flush === 'function' ? target.flush() : Promise.resolve()
   }
 
   nextId(): number {
     return this.#nextId++
   }
 
+  /** Attaches the listener if needed; resolves at once when it is already known to the network. */
+  attach(): Promise<void> | undefined {
+    if (this.#ready === undefined) {
+      this.#target.addEventListener(this.replyTo, this.#listener)
+      const flushed = typeof this.#target.flush === 'function' ? this.#target.flush() : Promise.resolve()
+      this.#ready = flushed.then(() => {
+        this.#isReady = true
+      })
+    }
+    return this.#isReady ? undefined : this.#ready
+  }
+
   settle(id: number): void {
     this.pending.delete(id)
-    if (this.pending.size > 0) return
-    this.#target.removeEventListener(this.replyTo, this.#listener)
-    inboxes.delete(this.#target)
+    if (this.pending.size > 0 || this.#isDetachScheduled) return
+    this.#isDetachScheduled = true
+    const timer = setTimeout(() => {
+      this.#isDetachScheduled = false
+      if (this.pending.size > 0 || this.#ready === undefined) return
+      this.#target.removeEventListener(this.replyTo, this.#listener)
+      this.#ready = undefined
+      this.#isReady = false
+    }, 0)
+    ;(timer as { unref?: () => void }).unref?.()
   }
 
   #answer(detail: unknown): void {
@@ -130,7 +150,8 @@ export async function request<TResult = unknown, TPayload = unknown>(
     current.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, cleanup })
   })
   try {
-    await current.ready
+    const attaching = current.attach()
+    if (attaching !== undefined) await attaching
   } catch (cause) {
     current.pending.get(id)?.cleanup()
     current.settle(id)
@@ -195,12 +216,19 @@ export function respond<TPayload = unknown, TResult = unknown>(
       return
     }
     const { id, replyTo } = detail
-    Promise.resolve()
-      .then(() => handler(detail.payload as TPayload))
-      .then(
-        (value) => reply(replyTo, { id, ok: true, value }),
-        (error: unknown) => reply(replyTo, { id, ok: false, error: describeError(error) }),
-      )
+    let result: TResult | Promise<TResult>
+    try {
+      result = handler(detail.payload as TPayload)
+    } catch (error) {
+      reply(replyTo, { id, ok: false, error: describeError(error) })
+      return
+    }
+    // A synchronous answer goes out at once; an asynchronous one when it settles.
+    if (!(result instanceof Promise)) return reply(replyTo, { id, ok: true, value: result })
+    result.then(
+      (value) => reply(replyTo, { id, ok: true, value }),
+      (error: unknown) => reply(replyTo, { id, ok: false, error: describeError(error) }),
+    )
   }
   target.addEventListener(type, listener)
   return () => target.removeEventListener(type, listener)
