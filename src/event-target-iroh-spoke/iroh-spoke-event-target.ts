@@ -3,6 +3,7 @@ import { EventwireError, invalidOption } from '../core/errors.js'
 import { DEFAULT_FRAME_LIMITS } from '../core/frame.js'
 import {
   createLengthPrefixedLink,
+  type LengthPrefixedLink,
   type LengthPrefixedLinkOptions,
   MAX_LENGTH_PREFIXED_PAYLOAD,
 } from '../core/length-prefixed.js'
@@ -63,6 +64,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements IrohSpokeEventTarget<TEvent> {
   /** Frames refused at the stream layer (the Spoke counts the rest). */
   #envelopeDrops = 0
+  readonly #links: Set<LengthPrefixedLink>
 
   constructor(options: IrohSpokeEventTargetOptions) {
     const opts = readOptionsObject(options, 'createIrohSpokeEventTarget')
@@ -84,7 +86,9 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
     }
     // The Spoke dials from its constructor, before `this` exists here: errors find it through this box.
     const sink = { onInvalid: (_error: EventwireError) => {} }
+    const links = new Set<LengthPrefixedLink>()
     const connect = createConnector({
+      links,
       endpoint: endpoint as Endpoint,
       hub: readHub(opts.hub),
       alpn: alpnBytes(alpn),
@@ -101,10 +105,17 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
       },
     })
     super({ ...opts, limits: { ...opts.limits, maxFrameBytes }, connect })
+    this.#links = links
     sink.onInvalid = (error) => {
       this.#envelopeDrops++
       this.reportError(error)
     }
+  }
+
+  /** Closes the link, and resolves once the hub has the last frames (or after 2 s) and the connection is closed. */
+  override async close(): Promise<void> {
+    await super.close()
+    await Promise.all([...this.#links].map((link) => link.closed))
   }
 
   override stats(): EventwireStats {
@@ -115,6 +126,8 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
 }
 
 interface ConnectorOptions {
+  /** Links not yet closed, so that `close()` can wait for them. */
+  links: Set<LengthPrefixedLink>
   endpoint: Endpoint
   hub: EndpointAddr
   alpn: number[]
@@ -134,6 +147,8 @@ function createConnector(options: ConnectorOptions): SpokeConnector {
       throw new EventwireError('ERR_CONNECTION', 'could not open a stream to the hub', { cause })
     }
     const link = createLengthPrefixedLink(createIrohByteStream(connection, stream), options.link)
+    options.links.add(link)
+    void link.closed.then(() => options.links.delete(link))
     link.start(handlers)
     return link
   }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   createIrohHubEventTarget,
   type HubConnectionInfo,
+  IROH_ALPN,
   type IrohHubEventTarget,
   type IrohHubEventTargetOptions,
 } from '../../src/event-target-iroh-hub/index.js'
@@ -15,6 +16,7 @@ import {
 import { type EventwireError, type EventwireStatus, encodeLengthPrefixed } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import {
+  alpnBytes,
   bindHubEndpoint,
   bindLoopbackEndpoint,
   loopbackAddr,
@@ -356,5 +358,60 @@ describe('iroh: admission and authorization by endpoint id', () => {
     expect((losses[0] as { error?: Error }).error?.message).toBe('link closed (1008)')
     expect(refused.statuses.some((status) => status.type === 'connected')).toBe(false)
     expect(hub.stats().connections).toBe(1)
+  })
+})
+
+describe('iroh: endpoints shared with other protocols, and closing', () => {
+  it("serves connections handed over by the app's own accept loop, which keeps other ALPNs for itself", async () => {
+    const endpoint = await bindLoopbackEndpoint({ alpns: [IROH_ALPN, 'other/1'] })
+    const { hub } = await startHub({ endpoint: undefined }, endpoint)
+    const others: string[] = []
+    void (async () => {
+      for (;;) {
+        const incoming = await endpoint.acceptNext()
+        if (incoming === null) return
+        const connection = await (await incoming.accept()).connect()
+        const alpn = new TextDecoder().decode(new Uint8Array(connection.alpn()))
+        if (alpn === IROH_ALPN) hub.handleConnection(connection)
+        else others.push(connection.remoteId().toString())
+      }
+    })()
+    const spoke = await startSpoke(endpoint)
+    const got = await listening(spoke, 'news')
+    const stranger = await bindLoopbackEndpoint()
+    cleanup.push(() => stranger.close())
+    await stranger.connect(loopbackAddr(endpoint), alpnBytes('other/1'))
+    await waitFor(() => others.length === 1, { timeoutMs: 5_000 })
+    expect(others).toEqual([stranger.id().toString()])
+    hub.dispatchEvent(new CustomEvent('news', { detail: 'handed over' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
+    expect(got).toEqual(['handed over'])
+    expect(hub.stats().connections).toBe(1)
+  })
+
+  it('closes a connection for another ALPN that reaches its own accept loop, and reports it', async () => {
+    const endpoint = await bindLoopbackEndpoint({ alpns: [IROH_ALPN, 'other/1'] })
+    const { hub, errors } = await startHub({}, endpoint)
+    const stranger = await bindLoopbackEndpoint()
+    cleanup.push(() => stranger.close())
+    const connection = await stranger.connect(loopbackAddr(endpoint), alpnBytes('other/1'))
+    expect(await connection.closed()).toBe('closed by peer: unsupported protocol (code 1002)')
+    expect(errors.map((error) => [error.code, error.message])).toEqual([
+      ['ERR_CONNECTION', 'a connection for "other/1", not "eventwire/1"'],
+    ])
+    expect(hub.stats().connections).toBe(0)
+  })
+
+  it('close() on a spoke resolves once the hub has its last events and the connection is closed', async () => {
+    const { hub, endpoint, disconnections } = await startHub()
+    const got: unknown[] = []
+    hub.addEventListener('last', (event) => got.push(event.detail))
+    const spoke = await startSpoke(endpoint)
+    await spoke.target.ready
+    for (const n of [1, 2, 3]) spoke.target.dispatchEvent(new CustomEvent('last', { detail: n }))
+    await spoke.target.close()
+    await waitFor(() => disconnections.length === 1, { timeoutMs: 5_000 })
+    expect(got).toEqual([1, 2, 3])
+    expect(disconnections).toEqual([{ principal: spoke.id, code: 1000 }])
   })
 })
