@@ -2,6 +2,7 @@ import { type CloneFrame, createCloneCodec, type FrameCodec } from '../core/code
 import { EventwireError } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
 import { isValidType } from '../core/frame.js'
+import { eventHops, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import { LinkWriter, unsendableEventError } from '../core/link-writer.js'
 import { readFunction, readLimits } from '../core/options.js'
@@ -86,7 +87,10 @@ class BroadcastTarget<TEvent extends TypedEvent>
     assertEvent(event)
     this.#stats.dispatched++
     const type = this.eventType(event.type)
-    if (!this.isClosed && this.#writer.writeEvent(this.#codec.event(type, this.nodeId, event.detail))) {
+    if (
+      !this.isClosed &&
+      this.#writer.writeEvent(this.#codec.event(type, this.nodeId, event.detail, eventHops(event)))
+    ) {
       this.#stats.sent++
     }
     this.#stats.delivered += this.registry.deliver(event)
@@ -137,7 +141,8 @@ class BroadcastTarget<TEvent extends TypedEvent>
       if (frame.origin === this.nodeId) continue
       this.#stats.received++
       if (this.registry.has(frame.type)) {
-        this.#stats.delivered += this.registry.deliver(new CustomEvent(frame.type, { detail: frame.detail }))
+        const received = withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops)
+        this.#stats.delivered += this.registry.deliver(received)
       }
       if (this.isClosed) return
     }

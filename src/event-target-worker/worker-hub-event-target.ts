@@ -3,7 +3,7 @@ import { EventwireError, invalidOption } from '../core/errors.js'
 import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from '../core/hub.js'
 import { CLOSE_NORMAL, type Link } from '../core/link.js'
 import { readLimits } from '../core/options.js'
-import type { NetworkEventTarget, TypedEvent } from '../core/types.js'
+import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
 import { assertEndpoint, isBroadcastChannel, openEndpointLink, type WorkerEndpoint } from './endpoint.js'
 import { readWorkerOptions } from './worker-event-target.js'
 
@@ -37,6 +37,8 @@ export interface WorkerHubEventTarget<TEvent extends TypedEvent = TypedEvent>
    * crashes is removed on its own and counted.
    */
   add(endpoint: WorkerEndpoint, options?: { principal?: unknown }): WorkerHubConnection
+  /** One worker as a target: dispatch to it alone, hear what it publishes. @see Hub.connectionTarget */
+  connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
   /** The types some worker currently subscribes to. */
   remoteTypes(): string[]
 }
