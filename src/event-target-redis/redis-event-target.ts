@@ -78,6 +78,15 @@ class RedisTarget<TEvent extends TypedEvent>
   readonly #inflight = new Set<Promise<unknown>>()
   readonly #clientListeners: Array<[RedisClient, string, ClientListener]> = []
   #disconnectedAt: number | undefined
+  /**
+   * ioredis puts a connection in subscriber mode when SUBSCRIBE is queued, and its ready check (INFO)
+   * then fails and drops the connection: interest waits until the subscribe client is ready.
+   */
+  #isSubscriberReady: boolean
+  #whenSubscriberReady: Promise<void> | undefined
+  /** Types subscribed on the current connection, so a removal while it is down can be sent later. */
+  readonly #subscribed = new Set<string>()
+  readonly #leaveWhenReady = new Set<string>()
   #reconnectAttempt = 0
 
   constructor(options: RedisEventTargetOptions) {
@@ -100,6 +109,7 @@ class RedisTarget<TEvent extends TypedEvent>
     if (opts.sharded !== undefined && typeof opts.sharded !== 'boolean')
       invalidOption('sharded', 'a boolean', opts.sharded)
     this.#isSharded = opts.sharded === true
+    this.#isSubscriberReady = this.#subscriber.status === 'ready'
     this.#serializer = readSerializer(opts.serializer)
     this.#limits = readLimits(opts.limits)
     if (opts.nodeId !== undefined && (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)) {
@@ -112,7 +122,10 @@ class RedisTarget<TEvent extends TypedEvent>
       this.#isSharded ? 'smessage' : 'message',
       (channel: string, message: string) => this.#receive(channel, message),
     )
-    this.#listen(this.#subscriber, 'close', () => this.#lost())
+    this.#listen(this.#subscriber, 'close', () => {
+      this.#isSubscriberReady = false
+      this.#lost()
+    })
     this.#listen(this.#subscriber, 'reconnecting', (delayMs: number) => {
       if (this.isClosed) return
       this.#reportStatus({
@@ -121,7 +134,7 @@ class RedisTarget<TEvent extends TypedEvent>
         delayMs: Number(delayMs) || 0,
       })
     })
-    this.#listen(this.#subscriber, 'ready', () => this.#regained())
+    this.#listen(this.#subscriber, 'ready', () => this.#subscriberReady())
     for (const client of new Set([this.#publisher, this.#subscriber])) {
       this.#listen(client, 'error', (error: Error) => {
         if (this.isClosed) return
@@ -130,6 +143,15 @@ class RedisTarget<TEvent extends TypedEvent>
     }
 
     this.#reportStatus({ type: 'connecting' })
+    // Interest waits for a ready subscribe client, so a lazy one (`lazyConnect`) must be told to connect.
+    for (const client of new Set([this.#publisher, this.#subscriber])) {
+      if (client.status === 'wait') {
+        client.connect().catch((cause: unknown) => {
+          if (!this.isClosed)
+            this.reportError(new EventwireError('ERR_CONNECTION', 'redis: could not connect', { cause }))
+        })
+      }
+    }
     this.ready = Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)]).then(async () => {
       await this.flush()
       if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
@@ -157,12 +179,21 @@ class RedisTarget<TEvent extends TypedEvent>
   /** Resolves once every publish and (un)subscribe issued so far has been answered by Redis. */
   async flush(): Promise<void> {
     this.#publishOutbox()
+    // Interest held back until the subscribe client is ready is part of what a flush waits for.
+    if (!this.#isSubscriberReady && !this.isClosed) {
+      this.#whenSubscriberReady ??= whenReady(this.#subscriber).finally(() => {
+        this.#whenSubscriberReady = undefined
+      })
+      await this.#whenSubscriberReady
+    }
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
   }
 
   async close(): Promise<void> {
     if (this.isClosed) return
-    await this.flush().catch(() => {})
+    // Flush what is in flight, but do not wait for a subscribe connection that may never come back.
+    this.#publishOutbox()
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
     this.isClosed = true
     const channels = this.registry.types().map((type) => this.#prefix + type)
     this.registry.clear()
@@ -241,6 +272,16 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 
   #setInterest(type: string, isInterested: boolean): void {
+    if (this.#isSubscriberReady) return this.#sendInterest(type, isInterested)
+    // Held back until ready: a new type is subscribed from the registry then; a type that is gone is
+    // unsubscribed then if the connection had it.
+    if (isInterested) this.#leaveWhenReady.delete(type)
+    else if (this.#subscribed.has(type)) this.#leaveWhenReady.add(type)
+  }
+
+  #sendInterest(type: string, isInterested: boolean): void {
+    if (isInterested) this.#subscribed.add(type)
+    else this.#subscribed.delete(type)
     const channel = this.#prefix + type
     const command = isInterested
       ? this.#isSharded
@@ -307,11 +348,18 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#reportStatus({ type: 'disconnected' })
   }
 
-  /** The subscribe connection is back: subscribe every live type again, then report the gap. */
-  #regained(): void {
+  /**
+   * The subscribe connection is ready (first time or back): send the interest held back, subscribe every
+   * live type again, and after a loss report the gap once Redis has answered.
+   */
+  #subscriberReady(): void {
+    this.#isSubscriberReady = true
     const since = this.#disconnectedAt
-    if (this.isClosed || since === undefined) return
-    for (const type of this.registry.types()) this.#setInterest(type, true)
+    if (this.isClosed) return
+    for (const type of this.#leaveWhenReady) if (!this.registry.has(type)) this.#sendInterest(type, false)
+    this.#leaveWhenReady.clear()
+    for (const type of this.registry.types()) this.#sendInterest(type, true)
+    if (since === undefined) return
     void this.flush().then(() => {
       if (this.isClosed || this.#disconnectedAt !== since) return
       this.#disconnectedAt = undefined

@@ -1,9 +1,10 @@
+import { once } from 'node:events'
 import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
-import { RedisServer } from '../support/redis-server.js'
+import { freePort, RedisServer } from '../support/redis-server.js'
 
 let server: RedisServer
 const cleanup: Array<() => Promise<unknown>> = []
@@ -138,12 +139,37 @@ describe('redis faults', () => {
     expect(target.stats().subscriptions).toBe(0)
   })
 
-  it('reports a failed subscribe to onError instead of an unhandled rejection', async () => {
-    const subscribeClient = client({ lazyConnect: true, enableOfflineQueue: false })
+  it('holds interest added before the subscribe client is ready until it is (no failed ready check)', async () => {
+    // Between 'connect' and 'ready' ioredis runs its ready check (INFO); a SUBSCRIBE queued then would put
+    // the connection in subscriber mode under it, fail the check and drop the connection.
+    const b = peer()
+    await once(b.subscribeClient, 'connect')
+    const got: unknown[] = []
+    b.target.addEventListener('early', (event) => got.push(event.detail))
+    const gone = () => {}
+    b.target.addEventListener('gone', gone)
+    b.target.removeEventListener('gone', gone)
+    const a = peer()
+    await Promise.all([a.target.ready, b.target.ready, b.target.flush()])
+    expect(await numsub('fault:early')).toBe(1)
+    expect(await numsub('fault:gone')).toBe(0)
+    a.target.dispatchEvent(new CustomEvent('early', { detail: 'delivered' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
+    expect(got).toEqual(['delivered'])
+    expect(b.errors).toEqual([])
+    expect(b.statuses.map((status) => status.type)).toEqual(['connecting', 'connected'])
+  })
+
+  it('reports a subscribe client that cannot connect, holds its interest, and still closes at once', async () => {
+    const deadPort = await freePort()
+    const subscribeClient = new Redis(deadPort, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null })
+    cleanup.push(async () => subscribeClient.disconnect())
     const { target, errors } = peer('fault:', { publishClient: client(), subscribeClient })
     target.addEventListener('offline', () => {})
-    await target.flush()
-    expect(errors.map((error) => [error.code, error.eventType])).toEqual([['ERR_CONNECTION', 'offline']])
+    await waitFor(() => errors.length > 0, { timeoutMs: 5_000 })
+    expect(errors.every((error) => error.code === 'ERR_CONNECTION')).toBe(true)
+    await expect(target.ready).rejects.toMatchObject({ code: 'ERR_CONNECTION' })
+    await target.close()
   })
 
   it('close() unsubscribes its channels but leaves the clients open', async () => {
