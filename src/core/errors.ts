@@ -17,6 +17,7 @@ export type EventwireErrorCode =
   | 'ERR_HOP_LIMIT'
   | 'ERR_REMOTE'
   | 'ERR_ABORTED'
+  | 'ERR_LIMIT'
 
 const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_FRAME_MALFORMED',
@@ -33,6 +34,7 @@ const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_HOP_LIMIT',
   'ERR_REMOTE',
   'ERR_ABORTED',
+  'ERR_LIMIT',
 ])
 
 /** True when `code` is one of the published `EventwireErrorCode`s (for codes read off the wire). */

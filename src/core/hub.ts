@@ -85,6 +85,19 @@ export interface HubOptions<W = string> extends NetworkEventTargetOptions {
    * @default 0
    */
   idleTimeoutMs?: number
+  /** Links beyond this many are closed at once with 1013 and `ERR_LIMIT`. @default 10_000 */
+  maxConnections?: number
+  /** Types one link may subscribe to; a further `sub` gets an `ERR_LIMIT` error frame. @default 10_000 */
+  maxSubscriptionsPerConnection?: number
+  /**
+   * Events per second one link may publish (a token bucket that holds one second's worth); events over it
+   * are dropped, counted and answered with an `ERR_LIMIT` error frame (at most one per second). 0 means
+   * no limit.
+   * @default 0
+   */
+  maxPublishRatePerConnection?: number
+  /** A link that has not sent its hello after this long is closed with 1008 and `ERR_TIMEOUT`. @default 10_000 */
+  handshakeTimeoutMs?: number
   /** Called when a link has been accepted. @see Hub.connectionTarget */
   onConnection?: (connection: HubConnectionInfo) => void
   /** Called once when an accepted link is gone, for whatever reason. */
@@ -135,6 +148,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   readonly #taps = new Set<(event: Event) => void>()
   readonly #interestWatchers = new Set<(type: string, isInterested: boolean) => void>()
   readonly #idleTimeoutMs: number
+  readonly #maxConnections: number
+  /** @internal */
+  readonly maxSubscriptionsPerConnection: number
+  /** @internal */
+  readonly maxPublishRate: number
+  readonly #handshakeTimeoutMs: number
   #idleSweep: ReturnType<typeof setInterval> | undefined
 
   constructor(options?: HubOptions<W>) {
@@ -154,6 +173,18 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#onDisconnection = readFunction('onDisconnection', opts.onDisconnection)
     this.nodeId = opts.nodeId ?? createNodeId()
     this.#idleTimeoutMs = readNonNegativeInteger('idleTimeoutMs', opts.idleTimeoutMs, 0)
+    this.#maxConnections = readPositiveInteger('maxConnections', opts.maxConnections, 10_000)
+    this.maxSubscriptionsPerConnection = readPositiveInteger(
+      'maxSubscriptionsPerConnection',
+      opts.maxSubscriptionsPerConnection,
+      10_000,
+    )
+    this.maxPublishRate = readNonNegativeInteger(
+      'maxPublishRatePerConnection',
+      opts.maxPublishRatePerConnection,
+      0,
+    )
+    this.#handshakeTimeoutMs = readPositiveInteger('handshakeTimeoutMs', opts.handshakeTimeoutMs, 10_000)
     if (this.#idleTimeoutMs > 0) {
       this.#idleSweep = setInterval(() => this.#closeIdle(), Math.max(1, Math.floor(this.#idleTimeoutMs / 4)))
       ;(this.#idleSweep as { unref?: () => void }).unref?.()
@@ -187,8 +218,21 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       peer.isGone = true
       return peer
     }
+    if (this.#peers.size >= this.#maxConnections) {
+      const error = new EventwireError(
+        'ERR_LIMIT',
+        `more than maxConnections (${this.#maxConnections}) links`,
+      )
+      this.#stats.dropped++
+      this.reportError(error)
+      link.send(this.#codec.error(error.code, error.message))
+      link.close(CLOSE_TRY_AGAIN_LATER, 'too many connections')
+      peer.isGone = true
+      return peer
+    }
     this.#peers.set(info.id, peer)
     this.#stats.connections++
+    peer.startHandshakeTimer(this.#handshakeTimeoutMs)
     this.#safely(() => this.#onConnection?.(info))
     return peer
   }
@@ -269,6 +313,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   /** @internal */
+  countDropped(): void {
+    this.#stats.dropped++
+  }
+
+  /** @internal */
   report(error: EventwireError): void {
     this.reportError(error)
   }
@@ -287,6 +336,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   /** @internal */
   subscribe(peer: HubPeer<W>, type: string): void {
     if (peer.types.has(type)) return
+    if (peer.types.size >= this.maxSubscriptionsPerConnection) {
+      const limit = this.maxSubscriptionsPerConnection
+      this.peerError(
+        peer,
+        new EventwireError('ERR_LIMIT', `more than ${limit} subscriptions`, { eventType: type }),
+      )
+      return
+    }
     peer.types.add(type)
     let peers = this.#interest.get(type)
     if (peers === undefined) {
@@ -381,6 +438,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   peerClosed(peer: HubPeer<W>, info: LinkCloseInfo): void {
     if (peer.isGone) return
     peer.isGone = true
+    peer.stopHandshakeTimer()
     peer.writer.dispose()
     for (const type of peer.types) this.#dropInterest(peer, type)
     peer.types.clear()
@@ -435,6 +493,11 @@ class HubPeer<W> implements HubConnection {
   /** Created on first use by `Hub.connectionTarget`. */
   target: ConnectionTarget<TypedEvent, W> | undefined
   #hasHello = false
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined
+  /** Publish tokens left (a bucket that refills at maxPublishRate per second, up to one second's worth). */
+  #tokens = 0
+  #tokensAt = 0
+  #lastRateErrorAt = 0
   /** Frames waiting behind an asynchronous authorize, in arrival order. */
   #backlog: Frame[] | undefined
   readonly #authorized = new Map<string, boolean>()
@@ -469,6 +532,40 @@ class HubPeer<W> implements HubConnection {
 
   closed(info: LinkCloseInfo = {}): void {
     this.hub.peerClosed(this, info)
+  }
+
+  startHandshakeTimer(timeoutMs: number): void {
+    this.#handshakeTimer = setTimeout(() => {
+      if (this.#hasHello || this.isGone) return
+      const error = new EventwireError('ERR_TIMEOUT', `no hello within ${timeoutMs} ms`)
+      this.hub.peerError(this, error, CLOSE_POLICY_VIOLATION)
+    }, timeoutMs)
+    ;(this.#handshakeTimer as { unref?: () => void }).unref?.()
+  }
+
+  stopHandshakeTimer(): void {
+    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer)
+    this.#handshakeTimer = undefined
+  }
+
+  /** Takes one publish token; false when the link publishes faster than maxPublishRatePerConnection. */
+  #takeToken(): boolean {
+    const rate = this.hub.maxPublishRate
+    if (rate === 0) return true
+    const now = Date.now()
+    this.#tokens = Math.min(rate, this.#tokens + ((now - this.#tokensAt) * rate) / 1000)
+    this.#tokensAt = now
+    if (this.#tokens >= 1) {
+      this.#tokens--
+      return true
+    }
+    if (now - this.#lastRateErrorAt >= 1000) {
+      this.#lastRateErrorAt = now
+      this.hub.peerError(this, new EventwireError('ERR_LIMIT', `more than ${rate} events per second`))
+    } else {
+      this.hub.countDropped()
+    }
+    return false
   }
 
   drained(): void {
@@ -555,6 +652,9 @@ class HubPeer<W> implements HubConnection {
       return false
     }
     this.#hasHello = true
+    this.stopHandshakeTimer()
+    this.#tokens = this.hub.maxPublishRate
+    this.#tokensAt = Date.now()
     this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId, 'hub'))
     return true
   }
@@ -562,7 +662,7 @@ class HubPeer<W> implements HubConnection {
   #apply(frame: Frame): void {
     switch (frame.kind) {
       case 'event':
-        this.hub.relay(this, frame.type, frame.origin, frame.detail, frame.hops)
+        if (this.#takeToken()) this.hub.relay(this, frame.type, frame.origin, frame.detail, frame.hops)
         return
       case 'sub':
         this.hub.subscribe(this, frame.type)

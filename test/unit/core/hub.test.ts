@@ -365,4 +365,56 @@ describe('Hub', () => {
       await hub.close()
     }
   })
+
+  describe('limits', () => {
+    it('closes links beyond maxConnections with 1013 and ERR_LIMIT, others unaffected', async () => {
+      const { hub, connect, errors } = setup({ maxConnections: 2 })
+      const a = connect('a')
+      connect('b')
+      const extra = connect('c')
+      expect(extra.link.closedWith).toEqual({ code: 1013, reason: 'too many connections' })
+      expect(errors.map((error) => error.code)).toEqual(['ERR_LIMIT'])
+      expect(hub.stats().connections).toBe(2)
+      a.connection.receive(encodeSub('t'))
+      hub.dispatchEvent(new CustomEvent('t', { detail: 1 }))
+      await nextTask()
+      expect(a.link.events()).toEqual([1])
+    })
+
+    it('refuses subscriptions beyond maxSubscriptionsPerConnection with an error frame', async () => {
+      const { hub, connect } = setup({ maxSubscriptionsPerConnection: 2 })
+      const { link, connection } = connect('a')
+      for (const type of ['x', 'y', 'z']) connection.receive(encodeSub(type))
+      await nextTask()
+      expect(hub.remoteTypes().sort()).toEqual(['x', 'y'])
+      expect(link.frames().filter((frame) => frame.kind === 'error')).toEqual([
+        expect.objectContaining({ code: 'ERR_LIMIT', eventType: 'z' }),
+      ])
+      expect(link.closedWith).toBeUndefined()
+    })
+
+    it('drops publishes over maxPublishRatePerConnection, counts them and says so once', async () => {
+      const { hub, connect } = setup({ maxPublishRatePerConnection: 10 })
+      const got: unknown[] = []
+      hub.addEventListener('t', (event) => got.push(event.detail))
+      const { link, connection } = connect('a')
+      const other = connect('b')
+      for (let n = 0; n < 25; n++) connection.receive(encodeEvent('t', 'a', n, jsonSerializer))
+      other.connection.receive(encodeEvent('t', 'b', 'other link', jsonSerializer))
+      await nextTask()
+      expect(got).toEqual([...Array.from({ length: 10 }, (_, n) => n), 'other link'])
+      expect(hub.stats().dropped).toBe(15)
+      expect(link.frames().filter((frame) => frame.kind === 'error')).toHaveLength(1)
+    })
+
+    it('closes a link that sends no hello within handshakeTimeoutMs with 1008', async () => {
+      const { hub, disconnections } = setup({ handshakeTimeoutMs: 30 })
+      const silent = new RecordingLink()
+      hub.accept(silent)
+      await waitFor(() => silent.closedWith !== undefined, { timeoutMs: 2_000 })
+      expect(silent.closedWith).toEqual({ code: 1008, reason: 'ERR_TIMEOUT' })
+      expect(disconnections).toHaveLength(1)
+      await hub.close()
+    })
+  })
 })
