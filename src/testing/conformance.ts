@@ -255,6 +255,21 @@ export function describeConformance(
       expect(got).toEqual(payloads)
     })
 
+    it('carries a detail with a __proto__ key as plain data, polluting no prototype', async () => {
+      const { nodes, settle } = await open()
+      const got: unknown[] = []
+      nodes.at(-1)!.addEventListener('proto', (event) => got.push(event.detail))
+      await settle()
+      const hostile = JSON.parse(
+        '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}',
+      )
+      nodes[0]!.dispatchEvent(new CustomEvent('proto', { detail: hostile }))
+      await until(() => got.length === 1, 'the hostile detail')
+      expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
+      expect(Object.getPrototypeOf(got[0])).toBe(Object.prototype)
+      expect(Object.hasOwn(got[0] as object, '__proto__')).toBe(true)
+    })
+
     it('reserves no event name: control-like and odd names are ordinary events', async () => {
       const { nodes, settle } = await open()
       const names = [
