@@ -1,5 +1,5 @@
 import { deflateRawSync } from 'node:zlib'
-import { type Endpoint, EndpointAddr } from '@number0/iroh'
+import { type Endpoint, EndpointAddr, EndpointTicket } from '@number0/iroh'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createIrohHubEventTarget,
@@ -413,5 +413,27 @@ describe('iroh: endpoints shared with other protocols, and closing', () => {
     await waitFor(() => disconnections.length === 1, { timeoutMs: 5_000 })
     expect(got).toEqual([1, 2, 3])
     expect(disconnections).toEqual([{ principal: spoke.id, code: 1000 }])
+  })
+})
+
+describe('iroh: the hub to dial', () => {
+  it('dials a hub given as an endpoint ticket string', async () => {
+    const { hub, endpoint } = await startHub()
+    const ticket = EndpointTicket.fromAddr(loopbackAddr(endpoint)).toString()
+    const spoke = await startSpoke(endpoint, { hub: ticket })
+    const got = await listening(spoke, 'news')
+    hub.dispatchEvent(new CustomEvent('news', { detail: 'by ticket' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
+    expect(got).toEqual(['by ticket'])
+  })
+
+  it('takes an endpoint id string, and refuses a string that is neither an id nor a ticket', async () => {
+    const endpoint = await bindLoopbackEndpoint()
+    cleanup.push(() => endpoint.close())
+    const byId = createIrohSpokeEventTarget({ endpoint, hub: endpoint.id().toString(), reconnect: false })
+    cleanup.push(() => byId.close())
+    expect(() => createIrohSpokeEventTarget({ endpoint, hub: 'not-an-endpoint' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }) as unknown as Error,
+    )
   })
 })
