@@ -269,7 +269,7 @@ class StreamLink implements LengthPrefixedLink {
     const frame = encodeLengthPrefixed(payload, isCompressed)
     this.#queue.push(frame)
     this.#queuedBytes += frame.length
-    if (!this.#isWriting) void this.#pump()
+    if (!this.#isWriting) this.#pump().catch((error: unknown) => this.#lost(error))
   }
 
   bufferedBytes(): number {
@@ -285,7 +285,8 @@ class StreamLink implements LengthPrefixedLink {
 
   start(receiver: LengthPrefixedReceiver): void {
     this.#receiver = receiver
-    void this.#readLoop()
+    // A throw here would be a bug in the receiver: it ends the link rather than escaping as a rejection.
+    this.#readLoop().catch((error: unknown) => this.#lost(error))
   }
 
   /** One write in flight; whatever queued meanwhile leaves as the next single write. */

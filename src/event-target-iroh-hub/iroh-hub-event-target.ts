@@ -10,7 +10,14 @@ import {
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR } from '../core/link.js'
 import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
-import { alpnBytes, closeConnection, compress, createIrohByteStream, decompress } from './iroh-stream.js'
+import {
+  alpnBytes,
+  closeConnection,
+  compress,
+  createIrohByteStream,
+  decompress,
+  describeClose,
+} from './iroh-stream.js'
 
 /** The ALPN hub and spokes speak unless told otherwise; the version is the frame protocol's. */
 export const IROH_ALPN = 'eventwire/1'
@@ -200,7 +207,8 @@ class IrohHub<TEvent extends TypedEvent> extends Hub<TEvent> implements IrohHubE
       link.start(this.accept(link, { principal: endpointId }))
     } catch (cause) {
       closeConnection(connection, CLOSE_PROTOCOL_ERROR, 'no stream')
-      if (!this.isClosed) {
+      // A spoke that closes before its stream opens (an abandoned dial) is no error; a silent one is.
+      if (!this.isClosed && describeClose(cause).code === undefined) {
         this.reportError(
           new EventwireError('ERR_CONNECTION', 'a connection ended before its stream opened', { cause }),
         )
