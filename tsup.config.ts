@@ -10,6 +10,8 @@ export default defineConfig({
     'event-target-redis/index': 'src/event-target-redis/index.ts',
     'event-target-websocket-server/index': 'src/event-target-websocket-server/index.ts',
     'event-target-websocket-client/index': 'src/event-target-websocket-client/index.ts',
+    'event-target-iroh-hub/index': 'src/event-target-iroh-hub/index.ts',
+    'event-target-iroh-spoke/index': 'src/event-target-iroh-spoke/index.ts',
     'bridge/index': 'src/bridge/index.ts',
     'request-reply/index': 'src/request-reply/index.ts',
     'testing/index': 'src/testing/index.ts',

@@ -367,6 +367,10 @@ async function bindingCosts(): Promise<void> {
 }
 
 export async function run(): Promise<void> {
+  if (process.env.EVENTWIRE_NETNS !== '1') {
+    console.log('iroh: skipped outside the loopback-only network namespace (run through npm run bench)')
+    return
+  }
   await bindingCosts()
 
   const pairs = [

@@ -272,7 +272,10 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 
   #setInterest(type: string, isInterested: boolean): void {
-    if (this.#isSubscriberReady) return this.#sendInterest(type, isInterested)
+    if (this.#isSubscriberReady) {
+      this.#sendInterest(type, isInterested)
+      return
+    }
     // Held back until ready: a new type is subscribed from the registry then; a type that is gone is
     // unsubscribed then if the connection had it.
     if (isInterested) this.#leaveWhenReady.delete(type)

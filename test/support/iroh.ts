@@ -29,11 +29,24 @@ export interface LoopbackEndpointOptions {
 }
 
 /**
+ * Refuses to bind outside the loopback-only network namespace that `npm test` and `npm run bench` set
+ * up (scripts/isolated.mjs): iroh's port mapper sends a UPnP discovery (SSDP multicast) on every bind,
+ * the binding has no switch for it, and only that namespace keeps it on the machine.
+ */
+export function assertIsolated(): void {
+  if (process.env.EVENTWIRE_NETNS !== '1') {
+    throw new Error(
+      'iroh endpoints bind only inside the loopback-only namespace: run through npm test / npm run bench',
+    )
+  }
+}
+
+/**
  * An endpoint for tests: the minimal preset (no relay, no discovery), relays disabled, bound to
- * 127.0.0.1. The binding offers no switch for iroh's port mapper, which sends one UPnP discovery
- * (SSDP multicast) per bind; run the tests in a network namespace to keep even that on the machine.
+ * 127.0.0.1, inside the loopback-only namespace (see `assertIsolated`).
  */
 export async function bindLoopbackEndpoint(options: LoopbackEndpointOptions = {}): Promise<Endpoint> {
+  assertIsolated()
   const builder = Endpoint.builder()
   presetMinimal(builder)
   builder.relayMode(RelayMode.disabled())
