@@ -10,6 +10,7 @@ export default defineConfig({
     'event-target-redis/index': 'src/event-target-redis/index.ts',
     'event-target-websocket-server/index': 'src/event-target-websocket-server/index.ts',
     'event-target-websocket-client/index': 'src/event-target-websocket-client/index.ts',
+    'event-target-worker/index': 'src/event-target-worker/index.ts',
     'event-target-iroh-hub/index': 'src/event-target-iroh-hub/index.ts',
     'event-target-iroh-spoke/index': 'src/event-target-iroh-spoke/index.ts',
     'bridge/index': 'src/bridge/index.ts',
