@@ -300,7 +300,7 @@ describe('worker: lifecycle', () => {
     expect(main.stats().sent).toBe(1)
   })
 
-  it('carries what structured clone carries: Date, Map, Set, bytes, BigInt, cycles', async () => {
+  it('carries what structured clone carries: Date, RegExp, Map, Set, bytes, BigInt, Error, cycles', async () => {
     const { main, node } = await startPair()
     const got: unknown[] = []
     node.addEventListener('rich', (event) => got.push(event.detail))
@@ -313,6 +313,8 @@ describe('worker: lifecycle', () => {
       set: new Set(['a']),
       bytes: new Uint8Array([1, 2, 3]),
       big: 2n ** 70n,
+      pattern: /a+b/gi,
+      error: new RangeError('out of range'),
       cyclic,
       undef: undefined,
     }
@@ -326,6 +328,10 @@ describe('worker: lifecycle', () => {
     expect([...copy.set]).toEqual(['a'])
     expect([...copy.bytes]).toEqual([1, 2, 3])
     expect(copy.big).toBe(2n ** 70n)
+    expect(copy.pattern).toBeInstanceOf(RegExp)
+    expect([copy.pattern.source, copy.pattern.flags]).toEqual(['a+b', 'gi'])
+    expect(copy.error).toBeInstanceOf(RangeError)
+    expect(copy.error.message).toBe('out of range')
     expect((copy.cyclic as { self: unknown }).self).toBe(copy.cyclic)
     expect('undef' in copy).toBe(true)
   })
@@ -342,6 +348,25 @@ describe('worker: lifecycle', () => {
     expect(() => main.dispatchEvent(new CustomEvent('bye'))).not.toThrow()
     await expect(main.flush()).rejects.toMatchObject({ code: 'ERR_CLOSED' })
     expect(errors).toEqual([])
+  })
+
+  it('a MessagePort whose other end closes: the target reports disconnected, closes and lets go', async () => {
+    const { port1, port2 } = new MessageChannel()
+    const statuses: EventwireStatus[] = []
+    const target = createWorkerEventTarget(port1, { onStatus: (status) => statuses.push(status) })
+    const other = createWorkerEventTarget(port2)
+    opened.push(target, other)
+    await Promise.all([target.ready, other.ready])
+    port2.close()
+    await waitFor(() => statuses.some((status) => status.type === 'closed'))
+    expect(statuses.map((status) => status.type)).toEqual([
+      'connecting',
+      'connected',
+      'disconnected',
+      'closed',
+    ])
+    expect(statuses[2]).toMatchObject({ error: { code: 'ERR_CONNECTION', message: 'link closed (1001)' } })
+    expect(getEventListeners(port1 as unknown as EventTarget, 'message')).toHaveLength(0)
   })
 
   it('close() and remove() take off every listener they added', async () => {

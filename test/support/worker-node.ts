@@ -25,7 +25,7 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
 import { build } from 'esbuild'
 import { EventwireError, type EventwireErrorCode } from '../../src/core/errors.js'
 import { RegistryEventTarget } from '../../src/core/event-target.js'
@@ -133,6 +133,15 @@ export class WorkerNode extends RegistryEventTarget<TypedEvent> implements Confo
     this.worker = new Worker(pathToFileURL(file), { workerData: setup, transferList: transfer })
     this.exited = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
+        // What the worker reported just before it ended may still wait in the control port: read it
+        // before closing the port, or those deliveries would be lost to a race with this event.
+        for (
+          let left = receiveMessageOnPort(this.#control);
+          left;
+          left = receiveMessageOnPort(this.#control)
+        ) {
+          this.#reply(left.message as ControlReply)
+        }
         this.#exitCode = code
         const gone = new EventwireError('ERR_CLOSED', `the worker exited with code ${code}`)
         for (const waiter of this.#pending.values()) waiter.reject(gone)
