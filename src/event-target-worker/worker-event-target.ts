@@ -1,6 +1,5 @@
 import { type CloneFrame, createCloneCodec } from '../core/codec.js'
-import type { EventwireError } from '../core/errors.js'
-import { invalidOption } from '../core/errors.js'
+import { EventwireError } from '../core/errors.js'
 import type { FrameLimits } from '../core/frame.js'
 import { readLimits, readNonNegativeInteger, readOptionsObject } from '../core/options.js'
 import { Spoke } from '../core/spoke.js'
@@ -63,7 +62,10 @@ export function createWorkerEventTarget<TEvent extends TypedEvent = TypedEvent>(
 export function readWorkerOptions<T extends object>(options: T | undefined, factory: string): Partial<T> {
   const opts = readOptionsObject(options, factory)
   if ((opts as { serializer?: unknown }).serializer !== undefined) {
-    invalidOption('serializer', 'absent (worker links carry details by structured clone)', 'a serializer')
+    throw new EventwireError(
+      'ERR_INVALID_OPTION',
+      'option "serializer" is not supported: worker links carry details by structured clone',
+    )
   }
   return opts
 }

@@ -1,5 +1,5 @@
 import { type CloneFrame, createCloneCodec } from '../core/codec.js'
-import { EventwireError, invalidOption } from '../core/errors.js'
+import { EventwireError } from '../core/errors.js'
 import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from '../core/hub.js'
 import { CLOSE_NORMAL, type Link } from '../core/link.js'
 import { readLimits } from '../core/options.js'
@@ -71,10 +71,9 @@ class WorkerHub<TEvent extends TypedEvent>
 
   add(endpoint: WorkerEndpoint, options: { principal?: unknown } = {}): WorkerHubConnection {
     if (isBroadcastChannel(endpoint)) {
-      invalidOption(
-        'endpoint',
-        'a Worker or MessagePort (a BroadcastChannel has no hub)',
-        'a BroadcastChannel',
+      throw new EventwireError(
+        'ERR_INVALID_OPTION',
+        'option "endpoint" must be a Worker or MessagePort: a BroadcastChannel has no hub',
       )
     }
     assertEndpoint(endpoint)
