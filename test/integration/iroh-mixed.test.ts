@@ -62,7 +62,9 @@ describe('a mixed topology', () => {
       )
 
       const clients = [0, 1, 2, 3].map(() => new Redis(redis.port, '127.0.0.1'))
-      cleanup.push(() => clients.forEach((redisClient) => redisClient.disconnect()))
+      cleanup.push(() => {
+        for (const redisClient of clients) redisClient.disconnect()
+      })
       const hubPeer = createRedisEventTarget({
         publishClient: clients[0]!,
         subscribeClient: clients[1]!,
