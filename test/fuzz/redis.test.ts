@@ -103,7 +103,7 @@ describe('Redis channel messages', () => {
       for (const text of messages) pipeline.publish('fz:fuzz', text)
       await pipeline.exec()
       sender.dispatchEvent(new CustomEvent('fuzz', { detail: { marker: 1 } }))
-      await waitFor(() => markers.includes(1), { timeoutMs: 20_000 })
+      await waitFor(() => markers.includes(1), { timeoutMs: fuzzTimeoutMs() / 2 })
       for (const error of errors) expectDecodeError(error)
       expect(receiver.stats().dropped).toBeGreaterThanOrEqual(errors.length)
       expect(errors.length).toBeGreaterThan(messages.length / 2)

@@ -1,0 +1,340 @@
+import { Redis } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type Bridge, bridge } from '../../src/bridge/index.js'
+import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
+import type { EventwireStatus } from '../../src/index.js'
+import { waitFor } from '../../src/testing/index.js'
+import { RedisServer } from '../support/redis-server.js'
+import { client, type RunningHub, startHub } from '../support/websocket.js'
+
+/**
+ * Chaos: two WebSocket hubs bridged over one Redis, spokes that know both hubs, and publishers on every
+ * spoke dispatching numbered events at a steady rate while a seeded schedule kills and restarts Redis,
+ * closes and restarts a hub on its port, and replaces spokes. Afterwards every event is accounted for
+ * per (receiver, dispatcher): at most once, in dispatch order, and every missing one explained by an
+ * interruption that a node on its path reported.
+ *
+ * `CHAOS_MS` sets how long the faults run (default 12 s), `CHAOS_SEED` the schedule.
+ */
+const CHAOS_MS = Number(process.env.CHAOS_MS ?? 12_000)
+const SEED = Number(process.env.CHAOS_SEED ?? 1)
+const SPOKES = 6
+const DISPATCH_EVERY_MS = 20
+/**
+ * Slack around every reported window: an event already on the wire when a link breaks is lost although
+ * it was dispatched a moment before the break was noticed, and interest travels to Redis a moment after
+ * a resubscribed spoke reports its gap closed.
+ */
+const SLACK_MS = 250
+
+type Window = readonly [number, number]
+
+/** Turns a node's statuses into the windows in which it was not (or might not have been) delivering. */
+class Outages {
+  readonly windows: Window[] = []
+  gaps = 0
+  #downSince: number | undefined
+
+  readonly onStatus = (status: EventwireStatus): void => {
+    const now = Date.now()
+    if (status.type === 'disconnected') this.#downSince ??= now
+    if (status.type === 'gap') {
+      this.gaps++
+      this.windows.push([status.since, status.until])
+    }
+    if ((status.type === 'connected' || status.type === 'gap') && this.#downSince !== undefined) {
+      this.windows.push([this.#downSince, now])
+      this.#downSince = undefined
+    }
+  }
+
+  /** Closes any open window (the node is going away). */
+  end(at: number): void {
+    if (this.#downSince !== undefined) this.windows.push([this.#downSince, at])
+    this.#downSince = undefined
+  }
+
+  covers(at: number): boolean {
+    return this.windows.some(([since, until]) => at >= since - SLACK_MS && at <= until + SLACK_MS)
+  }
+}
+
+/** One incarnation of a spoke: a dispatcher and a receiver. */
+interface SpokeLife {
+  id: string
+  target: ReturnType<typeof client>
+  outages: Outages
+  /** Dispatch times by sequence number (index n - 1). */
+  sent: number[]
+  /** Sequence numbers received, per dispatcher id, in arrival order. */
+  received: Map<string, number[]>
+  readyAt: number
+  closedAt: number | undefined
+  timer: ReturnType<typeof setInterval> | undefined
+}
+
+/** One incarnation of a hub with its Redis peer and bridge. */
+interface HubLife {
+  running: RunningHub
+  peer: RedisEventTarget
+  link: Bridge
+  clients: Redis[]
+  outages: Outages
+}
+
+let redis: RedisServer
+const cleanup: Array<() => Promise<unknown> | unknown> = []
+
+beforeAll(async () => {
+  redis = await RedisServer.start()
+})
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+afterAll(async () => {
+  await redis?.stop()
+})
+
+function lcg(seed: number): () => number {
+  let state = seed % 2_147_483_647 || 1
+  return () => {
+    state = (state * 16_807) % 2_147_483_647
+    return state / 2_147_483_647
+  }
+}
+
+describe('chaos', () => {
+  it(
+    'Redis, hub and spoke failures under steady load: every event at most once, in order, every loss inside a reported window',
+    async () => {
+      const random = lcg(SEED)
+      const redisOutages: Outages[] = []
+
+      async function startScaledHub(port = 0): Promise<HubLife> {
+        const outages = new Outages()
+        redisOutages.push(outages)
+        const clients = [0, 1].map(() => new Redis(redis.port, '127.0.0.1', { retryStrategy: () => 50 }))
+        const peer = createRedisEventTarget({
+          publishClient: clients[0]!,
+          subscribeClient: clients[1]!,
+          prefix: 'chaos:',
+          onStatus: outages.onStatus,
+          onError: () => {},
+        })
+        await peer.ready
+        const running = await startHub({ onError: () => {} }, port)
+        const link = bridge(running.hub, peer)
+        return { running, peer, link, clients, outages }
+      }
+
+      async function stopScaledHub(life: HubLife): Promise<void> {
+        life.link.close()
+        await life.running.close()
+        await life.peer.close()
+        life.outages.end(Date.now())
+        for (const redisClient of life.clients) redisClient.disconnect()
+      }
+
+      const hubs = [await startScaledHub(), await startScaledHub()]
+      const ports = hubs.map((life) => life.running.port)
+      const urls = ports.map((port) => `ws://127.0.0.1:${port}/ws`)
+      cleanup.push(async () => {
+        for (const life of hubs) await stopScaledHub(life)
+      })
+
+      const lives: SpokeLife[] = []
+      const current: SpokeLife[] = []
+      let incarnation = 0
+
+      async function startSpoke(slot: number): Promise<SpokeLife> {
+        const outages = new Outages()
+        const own = slot % 2
+        const target = client([urls[own]!, urls[1 - own]!], {
+          onStatus: outages.onStatus,
+          onError: () => {},
+          reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+          heartbeatIntervalMs: 500,
+          heartbeatTimeoutMs: 1_500,
+        })
+        const life: SpokeLife = {
+          id: `s${slot}.${incarnation++}`,
+          target,
+          outages,
+          sent: [],
+          received: new Map(),
+          readyAt: 0,
+          closedAt: undefined,
+          timer: undefined,
+        }
+        target.addEventListener('tick', (event) => {
+          const { from, n } = event.detail as { from: string; n: number }
+          if (from === life.id) return // its own dispatch, delivered locally
+          const list = life.received.get(from)
+          if (list === undefined) life.received.set(from, [n])
+          else list.push(n)
+        })
+        await target.ready
+        await target.flush()
+        life.readyAt = Date.now()
+        life.timer = setInterval(() => {
+          const n = life.sent.length + 1
+          life.sent.push(Date.now())
+          target.dispatchEvent(new CustomEvent('tick', { detail: { from: life.id, n } }))
+        }, DISPATCH_EVERY_MS)
+        lives.push(life)
+        return life
+      }
+
+      async function stopSpoke(life: SpokeLife): Promise<void> {
+        clearInterval(life.timer)
+        life.closedAt = Date.now()
+        await life.target.close()
+        life.outages.end(life.closedAt)
+      }
+
+      for (let slot = 0; slot < SPOKES; slot++) current.push(await startSpoke(slot))
+      cleanup.push(async () => {
+        for (const life of current) if (life.closedAt === undefined) await stopSpoke(life)
+      })
+      // Both bridges have the interest on Redis before the clock starts.
+      await waitFor(
+        async () => Number((await redis.cli('PUBSUB', 'NUMSUB', 'chaos:tick')).split('\n')[1]) === 2,
+        { timeoutMs: 5_000 },
+      )
+
+      // --- the faults ---
+      const actions: string[] = []
+      const faults: Array<[string, number]> = []
+      const until = Date.now() + CHAOS_MS
+      while (Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 400 + random() * 800))
+        const pick = random()
+        const faultAt = Date.now()
+        if (pick < 0.3) {
+          actions.push('redis')
+          await redis.restart()
+        } else if (pick < 0.6) {
+          const which = random() < 0.5 ? 0 : 1
+          actions.push(`hub${which}`)
+          await stopScaledHub(hubs[which]!)
+          await new Promise((resolve) => setTimeout(resolve, random() * 300))
+          hubs[which] = await startScaledHub(ports[which])
+        } else {
+          const slot = Math.floor(random() * SPOKES)
+          actions.push(`spoke${slot}`)
+          await stopSpoke(current[slot]!)
+          current[slot] = await startSpoke(slot)
+        }
+        faults.push([actions.at(-1)!, faultAt])
+      }
+      // --- quiet: every node recovers, then publishers stop and the last events drain ---
+      // Spokes may all have moved to one hub: each hub that serves spokes has its interest on Redis.
+      const subscribedHubs = async () =>
+        Number((await redis.cli('PUBSUB', 'NUMSUB', 'chaos:tick')).split('\n')[1]) ===
+        hubs.filter((life) => life.running.hub.stats().connections > 0).length
+      await waitFor(subscribedHubs, { timeoutMs: 10_000, message: 'the serving hubs subscribed on Redis' })
+      await Promise.all(current.map((life) => life.target.flush()))
+      // Publishers run on until their latest events lie clear of every window's slack.
+      const recoveredAt = Date.now()
+      await waitFor(() => current.every((life) => (life.sent.at(-1) ?? 0) > recoveredAt + 2 * SLACK_MS), {
+        timeoutMs: 5_000,
+      })
+      for (const life of current) clearInterval(life.timer)
+      await waitFor(
+        () =>
+          current.every((receiver) =>
+            current.every(
+              (dispatcher) =>
+                dispatcher === receiver ||
+                receiver.received.get(dispatcher.id)?.at(-1) === dispatcher.sent.length,
+            ),
+          ),
+        { timeoutMs: 10_000, message: 'every live spoke received the last event of every other' },
+      )
+
+      // --- the accounting ---
+      let sent = 0
+      let expected = 0
+      let delivered = 0
+      let received = 0
+      let lostInGap = 0
+      let duplicates = 0
+      let outOfOrder = 0
+      let reorderedInRedisOutage = 0
+      const unexplained: string[] = []
+      for (const dispatcher of lives) sent += dispatcher.sent.length
+      for (const receiver of lives) {
+        for (const dispatcher of lives) {
+          if (dispatcher === receiver) continue
+          const got = receiver.received.get(dispatcher.id) ?? []
+          received += got.length
+          const seen = new Set<number>()
+          let last = 0
+          for (const n of got) {
+            if (seen.has(n)) duplicates++
+            else if (n < last) {
+              // Known violation, reported for the transport: events a Redis connection held while Redis
+              // was down can be published after a later event. Counted apart; any other reordering fails.
+              const at = dispatcher.sent[n - 1]!
+              if (redisOutages.some((outages) => outages.covers(at))) reorderedInRedisOutage++
+              else outOfOrder++
+            }
+            seen.add(n)
+            last = Math.max(last, n)
+            expect(n >= 1 && n <= dispatcher.sent.length).toBe(true)
+          }
+          const from = receiver.readyAt + SLACK_MS
+          const to = (receiver.closedAt ?? Number.POSITIVE_INFINITY) - SLACK_MS
+          dispatcher.sent.forEach((at, index) => {
+            if (at < from || at > to) return // the receiver was not listening yet, or any more
+            expected++
+            if (seen.has(index + 1)) {
+              delivered++
+              return
+            }
+            const excused =
+              receiver.outages.covers(at) ||
+              dispatcher.outages.covers(at) ||
+              redisOutages.some((outages) => outages.covers(at)) ||
+              (dispatcher.closedAt !== undefined && at > dispatcher.closedAt - SLACK_MS)
+            if (excused) lostInGap++
+            else {
+              const near = (outages: Outages) =>
+                outages.windows
+                  .filter(([since, until]) => Math.abs(since - at) < 3_000 || Math.abs(until - at) < 3_000)
+                  .map(([since, until]) => `[${since - at}, ${until - at}]`)
+                  .join(' ')
+              unexplained.push(
+                `${dispatcher.id} #${index + 1} -> ${receiver.id}: receiver ${near(receiver.outages)}; ` +
+                  `dispatcher ${near(dispatcher.outages)}; redis ${redisOutages.map(near).join(' ')}; ` +
+                  `faults ${faults
+                    .filter(([, t]) => Math.abs(t - at) < 3_000)
+                    .map(([name, t]) => `${name}@${t - at}`)
+                    .join(' ')}`,
+              )
+            }
+          })
+        }
+      }
+      const gaps = lives.reduce((sum, life) => sum + life.outages.gaps, 0)
+      const redisGaps = redisOutages.reduce((sum, outages) => sum + outages.gaps, 0)
+      console.log(
+        `chaos: seed=${SEED} faults=${actions.length} (${actions.join(' ')}) spokes=${lives.length} ` +
+          `sent=${sent} expected=${expected} delivered=${delivered} lost-in-gap=${lostInGap} ` +
+          `received-in-total=${received} ` +
+          `duplicates=${duplicates} out-of-order=${outOfOrder} ` +
+          `reordered-across-redis-restart=${reorderedInRedisOutage} unexplained=${unexplained.length} ` +
+          `spoke-gaps=${gaps} redis-gaps=${redisGaps}`,
+      )
+      expect(duplicates).toBe(0)
+      expect(outOfOrder).toBe(0)
+      expect(unexplained.slice(0, 10)).toEqual([])
+      // The chaos really happened, and most events still arrived.
+      expect(actions.length).toBeGreaterThanOrEqual(5)
+      expect(gaps).toBeGreaterThan(0)
+      expect(delivered + lostInGap).toBe(expected)
+      expect(delivered).toBeGreaterThan(expected / 2)
+    },
+    CHAOS_MS + 28_000,
+  )
+})
