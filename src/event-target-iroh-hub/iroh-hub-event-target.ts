@@ -17,7 +17,7 @@ import {
   createIrohByteStream,
   decompress,
   describeClose,
-} from './iroh-stream.js'
+} from '../iroh-shared/iroh-stream.js'
 
 /** The ALPN hub and spokes speak unless told otherwise; the version is the frame protocol's. */
 export const IROH_ALPN = 'eventwire/1'

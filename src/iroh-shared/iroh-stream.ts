@@ -4,7 +4,8 @@ import { EventwireError } from '../core/errors.js'
 import type { ByteStream } from '../core/length-prefixed.js'
 import { CLOSE_GOING_AWAY, type LinkCloseInfo } from '../core/link.js'
 
-// The iroh-spoke folder holds a copy of this file: transports never import each other.
+// Shared by the iroh hub and spoke folders (transports never import each other, so the binding's
+// stream adapter lives here, beside them, and is loaded only by those two subpaths).
 
 /**
  * Bytes asked for per read. The binding allocates (and zeroes) this much per call and returns only what
