@@ -11,7 +11,13 @@ import { CLOSE_NORMAL } from '../core/link.js'
 import { readOptionsObject, readPositiveInteger } from '../core/options.js'
 import { Spoke, type SpokeConnector, type SpokeOptions } from '../core/spoke.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent } from '../core/types.js'
-import { alpnBytes, closeConnection, compress, createIrohByteStream, decompress } from '../iroh-shared/iroh-stream.js'
+import {
+  alpnBytes,
+  closeConnection,
+  compress,
+  createIrohByteStream,
+  decompress,
+} from '../iroh-shared/iroh-stream.js'
 
 /** The ALPN hub and spokes speak unless told otherwise; the version is the frame protocol's. */
 export const IROH_ALPN = 'eventwire/1'
