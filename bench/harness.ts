@@ -5,6 +5,8 @@
  * Ratios mean much, absolute numbers little. Nothing here asserts speed; `check` asserts correctness.
  */
 
+import { waitFor } from '../src/testing/index.js'
+
 export interface Contender {
   readonly name: string
   /** Performs `n` operations (may return a promise). */
@@ -158,5 +160,41 @@ export function si(value: number): string {
 export function expectCount(what: string, actual: number, expected: number): void {
   if (actual !== expected) {
     throw new Error(`sanity check failed: ${what} delivered ${actual}, expected ${expected}`)
+  }
+}
+
+/** One sender and one receiver across a transport, for paced throughput and latency runs. */
+export interface SendReceivePair {
+  name: string
+  /** Sends one event with this detail from the sending side. */
+  send(detail: { n: number; t: number }): void
+  /** Called with every detail the receiving side's listener gets; resolves once it is subscribed. */
+  onReceive(listener: (detail: { n: number; t: number }) => void): Promise<void>
+}
+
+/**
+ * A contender that sends n events, `chunk` per tick (the burst a busy server produces between two I/O
+ * callbacks), and resolves once the receiver has them all.
+ */
+export async function pacedThroughput(pair: SendReceivePair, chunk: number): Promise<Contender> {
+  let received = 0
+  let sent = 0
+  await pair.onReceive(() => {
+    received++
+  })
+  return {
+    name: pair.name,
+    run: async (n) => {
+      for (let i = 0; i < n; i++) {
+        pair.send({ n: sent++, t: 0 })
+        if (i % chunk === chunk - 1) await new Promise((resolve) => setImmediate(resolve))
+      }
+      await waitFor(() => received === sent, {
+        timeoutMs: 60_000,
+        intervalMs: 1,
+        message: `${pair.name}: ${sent} events received`,
+      })
+    },
+    check: (total) => expectCount(pair.name, received, total),
   }
 }

@@ -21,11 +21,10 @@ import {
 } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { alpnBytes, bindHubEndpoint, bindLoopbackEndpoint, loopbackAddr } from '../test/support/iroh.js'
-import { type Contender, compare, expectCount, median } from './harness.js'
+import { compare, median, pacedThroughput, type SendReceivePair } from './harness.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
-const nextTick = () => new Promise((resolve) => setImmediate(resolve))
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
 
@@ -34,10 +33,7 @@ interface Detail {
   t: number
 }
 
-interface Pair {
-  name: string
-  send(detail: Detail): void
-  onReceive(listener: (detail: Detail) => void): Promise<void>
+interface Pair extends SendReceivePair {
   close(): Promise<void>
 }
 
@@ -119,29 +115,6 @@ async function naivePair(): Promise<Pair> {
     close: async () => {
       await Promise.all([spokeEndpoint.close(), hubEndpoint.close()])
     },
-  }
-}
-
-async function throughputContender(pair: Pair): Promise<Contender> {
-  let received = 0
-  let sent = 0
-  await pair.onReceive(() => {
-    received++
-  })
-  return {
-    name: pair.name,
-    run: async (n) => {
-      for (let i = 0; i < n; i++) {
-        pair.send({ n: sent++, t: 0 })
-        if (i % CHUNK === CHUNK - 1) await nextTick()
-      }
-      await waitFor(() => received === sent, {
-        timeoutMs: 60_000,
-        intervalMs: 1,
-        message: `${pair.name}: ${sent} events received`,
-      })
-    },
-    check: (total) => expectCount(pair.name, received, total),
   }
 }
 
@@ -379,7 +352,7 @@ export async function run(): Promise<void> {
     await naivePair(),
   ]
   const contenders = []
-  for (const pair of pairs) contenders.push(await throughputContender(pair))
+  for (const pair of pairs) contenders.push(await pacedThroughput(pair, CHUNK))
   await compare({
     title: `iroh: hub -> spoke, ${CHUNK} small events per tick, real endpoints on loopback`,
     unit: 'msg',

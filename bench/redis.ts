@@ -11,21 +11,14 @@ import { Redis } from 'ioredis'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
-import { type Contender, compare, expectCount, median } from './harness.js'
+import { compare, median, pacedThroughput, type SendReceivePair } from './harness.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
 
-interface Pair {
-  name: string
-  /** Dispatch one event with this detail on node A. */
-  send(detail: { n: number; t: number }): void
-  /** Called with every detail node B's listener receives. */
-  onReceive(listener: (detail: { n: number; t: number }) => void): Promise<void>
+interface Pair extends SendReceivePair {
   close(): Promise<void>
 }
-
-const nextTick = () => new Promise((resolve) => setImmediate(resolve))
 
 async function oursPair(port: number): Promise<Pair> {
   const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
@@ -93,30 +86,6 @@ async function graphqlRedisPair(port: number): Promise<Pair> {
   }
 }
 
-/** One contender: dispatches n events in chunks of CHUNK per tick and resolves when B has them all. */
-async function throughputContender(pair: Pair): Promise<Contender> {
-  let received = 0
-  let sent = 0
-  await pair.onReceive(() => {
-    received++
-  })
-  return {
-    name: pair.name,
-    run: async (n) => {
-      for (let i = 0; i < n; i++) {
-        pair.send({ n: sent++, t: 0 })
-        if (i % CHUNK === CHUNK - 1) await nextTick()
-      }
-      await waitFor(() => received === sent, {
-        timeoutMs: 60_000,
-        intervalMs: 1,
-        message: `${pair.name}: ${sent} events received`,
-      })
-    },
-    check: (total) => expectCount(pair.name, received, total),
-  }
-}
-
 interface Percentiles {
   p50: number
   p99: number
@@ -164,7 +133,7 @@ export async function run(): Promise<void> {
   const server = await RedisServer.start()
   try {
     const pairs = await Promise.all(makers.map((make) => make(server.port)))
-    const contenders = await Promise.all(pairs.map(throughputContender))
+    const contenders = await Promise.all(pairs.map((pair) => pacedThroughput(pair, CHUNK)))
     await compare({
       title: `redis: dispatch on A -> listener on B (${CHUNK} events per tick, one redis-server)`,
       unit: 'msg',
