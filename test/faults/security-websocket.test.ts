@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import type { EventwireError } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
-import { client, type RunningHub, startHub } from '../support/websocket.js'
+import { client, hubWith, type RunningHub } from '../support/websocket.js'
 
 // What docs/security.md promises about the WebSocket hub, over real sockets: errors never leak stack
 // traces or thrown messages to peers, and each limit refuses the offender while others are served.
@@ -11,13 +10,6 @@ const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
-
-async function hubWith(options: Parameters<typeof startHub>[0] = {}) {
-  const errors: EventwireError[] = []
-  const running = await startHub({ onError: (error) => errors.push(error), ...options })
-  cleanup.push(() => running.close())
-  return { running, errors }
-}
 
 /** A well-behaved spoke listening to `type`, and what it heard. */
 async function listener(running: RunningHub, type: string) {
@@ -58,7 +50,7 @@ const SECRET = 'db password is hunter2'
 
 describe('websocket hub: errors never leak to peers', () => {
   it('an authorize that throws an Error with a stack: the peer gets a code and a short message, no stack, no thrown message', async () => {
-    const { running, errors } = await hubWith({
+    const { running, errors } = await hubWith(cleanup, {
       authorize: () => {
         throw new Error(SECRET)
       },
@@ -83,7 +75,7 @@ describe('websocket hub: errors never leak to peers', () => {
   })
 
   it('an asynchronous authorize that rejects: the same, and later frames are still processed in order', async () => {
-    const { running } = await hubWith({
+    const { running } = await hubWith(cleanup, {
       authorize: async ({ type }) => {
         if (type === 'secret') throw new Error(SECRET)
         return true
@@ -102,7 +94,7 @@ describe('websocket hub: errors never leak to peers', () => {
   })
 
   it('a custom serializer that throws on a detail: ERR_SERIALIZE to the peer without the parser message', async () => {
-    const { running } = await hubWith({
+    const { running } = await hubWith(cleanup, {
       serializer: {
         stringify: (value) => JSON.stringify(value),
         parse: () => {
@@ -122,7 +114,7 @@ describe('websocket hub: errors never leak to peers', () => {
 
 describe('websocket hub: each limit refuses the offender and serves the others', () => {
   it('maxConnections: the connection over the limit gets ERR_LIMIT and 1013; the admitted spokes keep talking', async () => {
-    const { running, errors } = await hubWith({ maxConnections: 2 })
+    const { running, errors } = await hubWith(cleanup, { maxConnections: 2 })
     const good = await listener(running, 'news')
     const publisher = client(running.url)
     cleanup.push(() => publisher.close())
@@ -138,7 +130,7 @@ describe('websocket hub: each limit refuses the offender and serves the others',
   })
 
   it('maxSubscriptionsPerConnection: the extra sub gets ERR_LIMIT naming the type; the link and others are kept', async () => {
-    const { running } = await hubWith({ maxSubscriptionsPerConnection: 2 })
+    const { running } = await hubWith(cleanup, { maxSubscriptionsPerConnection: 2 })
     const good = await listener(running, 'c')
     const bad = await raw(running.url)
     bad.socket.send('[4,[0,1,"raw","spoke"],[2,"a"],[2,"b"],[2,"c"],[6,1]]')
@@ -154,7 +146,7 @@ describe('websocket hub: each limit refuses the offender and serves the others',
   })
 
   it('maxPublishRatePerConnection: events over the rate are dropped and counted, one ERR_LIMIT; another publisher is untouched', async () => {
-    const { running } = await hubWith({ maxPublishRatePerConnection: 10 })
+    const { running } = await hubWith(cleanup, { maxPublishRatePerConnection: 10 })
     const good = await listener(running, 'rate')
     const polite = client(running.url)
     cleanup.push(() => polite.close())
@@ -176,7 +168,7 @@ describe('websocket hub: each limit refuses the offender and serves the others',
   })
 
   it('handshakeTimeoutMs: a socket that never says hello is closed with 1008 and ERR_TIMEOUT; others are served', async () => {
-    const { running } = await hubWith({ handshakeTimeoutMs: 200 })
+    const { running } = await hubWith(cleanup, { handshakeTimeoutMs: 200 })
     const good = await listener(running, 'news')
     const silent = await raw(running.url)
     await waitFor(() => silent.closed() !== undefined, { timeoutMs: 5_000 })
@@ -187,7 +179,7 @@ describe('websocket hub: each limit refuses the offender and serves the others',
   })
 
   it('idleTimeoutMs: a socket that goes silent after its hello is closed with 4000; a pinging spoke stays', async () => {
-    const { running, errors } = await hubWith({ idleTimeoutMs: 300 })
+    const { running, errors } = await hubWith(cleanup, { idleTimeoutMs: 300 })
     const good = client(running.url, { heartbeatIntervalMs: 50 })
     cleanup.push(() => good.close())
     const got: unknown[] = []
@@ -203,7 +195,7 @@ describe('websocket hub: each limit refuses the offender and serves the others',
   })
 
   it('maxTypeLength: a sub or event with a longer type is ERR_FRAME_MALFORMED; the link is kept', async () => {
-    const { running } = await hubWith({ maxTypeLength: 8 })
+    const { running } = await hubWith(cleanup, { maxTypeLength: 8 })
     const good = await listener(running, 'short')
     const bad = await raw(running.url)
     bad.socket.send('[0,1,"raw","spoke"]')

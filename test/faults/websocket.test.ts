@@ -4,19 +4,12 @@ import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { runScript } from '../support/process.js'
 import { freePort } from '../support/redis-server.js'
-import { client, type RunningHub, startHub } from '../support/websocket.js'
+import { client, hubWith, type RunningHub } from '../support/websocket.js'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
-
-async function hubWith(options: Parameters<typeof startHub>[0] = {}) {
-  const errors: EventwireError[] = []
-  const running = await startHub({ onError: (error) => errors.push(error), ...options })
-  cleanup.push(() => running.close())
-  return { running, errors }
-}
 
 function spoke(running: RunningHub, options: Parameters<typeof client>[1] = {}) {
   const errors: EventwireError[] = []
@@ -67,7 +60,7 @@ function refusedWith(url: string, headers: Record<string, string> = {}): Promise
 
 describe('websocket hub: hostile input', () => {
   it('answers garbage, truncated JSON and wrong shapes with error frames, keeps the socket, serves others', async () => {
-    const { running, errors } = await hubWith()
+    const { running, errors } = await hubWith(cleanup)
     const good = spoke(running)
     const got: unknown[] = []
     good.target.addEventListener('news', (event) => got.push(event.detail))
@@ -87,7 +80,7 @@ describe('websocket hub: hostile input', () => {
   })
 
   it('treats an event named like a control message as an ordinary event', async () => {
-    const { running } = await hubWith()
+    const { running } = await hubWith(cleanup)
     const listener = spoke(running)
     const got: string[] = []
     for (const name of ['sub', 'ping', 'hello', '__proto__'])
@@ -103,7 +96,7 @@ describe('websocket hub: hostile input', () => {
   })
 
   it('closes a socket that sends more than maxPayload with 1009 and keeps the others', async () => {
-    const { running } = await hubWith({ maxPayload: 1024 })
+    const { running } = await hubWith(cleanup, { maxPayload: 1024 })
     const good = spoke(running)
     const got: unknown[] = []
     good.target.addEventListener('t', (event) => got.push(event.detail))
@@ -118,7 +111,7 @@ describe('websocket hub: hostile input', () => {
   })
 
   it('closes a socket whose first frame is not a hello with 1002', async () => {
-    const { running } = await hubWith()
+    const { running } = await hubWith(cleanup)
     const bad = await raw(running.url)
     bad.socket.send('[2,"t"]')
     await waitFor(() => bad.closed() !== undefined, { timeoutMs: 5_000 })
@@ -130,7 +123,7 @@ describe('websocket hub: hostile input', () => {
 describe('websocket hub: admission and authorization', () => {
   it('refuses an upgrade that authenticate rejects with 401, and hands the principal on', async () => {
     const principals: unknown[] = []
-    const { running } = await hubWith({
+    const { running } = await hubWith(cleanup, {
       authenticate: (request) => {
         const token = new URL(request.url).searchParams.get('token')
         return token === 'secret' ? { user: 'ada' } : false
@@ -147,7 +140,7 @@ describe('websocket hub: admission and authorization', () => {
   })
 
   it('refuses a browser origin that is not allowed with 403, and lets listed and origin-less clients in', async () => {
-    const { running } = await hubWith({ allowedOrigins: ['https://app.example'] })
+    const { running } = await hubWith(cleanup, { allowedOrigins: ['https://app.example'] })
     expect(await refusedWith(running.url, { origin: 'https://evil.example' })).toBe(403)
     const listed = await raw(running.url, { origin: 'https://app.example' })
     const originless = await raw(running.url)
@@ -155,7 +148,7 @@ describe('websocket hub: admission and authorization', () => {
   })
 
   it('refuses an unauthorized subscribe and publish with error frames and delivers nothing', async () => {
-    const { running } = await hubWith({
+    const { running } = await hubWith(cleanup, {
       authenticate: (request) => new URL(request.url).searchParams.get('role') ?? 'guest',
       authorize: ({ principal, type, action }) =>
         principal === 'admin' || (!(type === 'admin' && action === 'subscribe') && type !== 'admin'),
@@ -214,7 +207,9 @@ describe('websocket: processes that die', () => {
 
   it('drops a spoke whose process is killed, counts it, and keeps serving the others', async () => {
     const disconnections: unknown[] = []
-    const { running } = await hubWith({ onDisconnection: (_connection, info) => disconnections.push(info) })
+    const { running } = await hubWith(cleanup, {
+      onDisconnection: (_connection, info) => disconnections.push(info),
+    })
     const doomed = await runScript('websocket-spoke.ts', [running.url, 'news'])
     cleanup.push(() => doomed.kill())
     const survivor = spoke(running)
@@ -234,7 +229,7 @@ describe('websocket: processes that die', () => {
 
 describe('websocket: a stalled reader', () => {
   it('keeps the hub memory bounded and the other spokes receiving everything, in order', async () => {
-    const { running } = await hubWith({ maxBufferedBytes: 256 * 1024, overflow: 'drop-oldest' })
+    const { running } = await hubWith(cleanup, { maxBufferedBytes: 256 * 1024, overflow: 'drop-oldest' })
     const fast = spoke(running)
     let received = 0
     let inOrder = true

@@ -8,6 +8,7 @@ import {
   type WebSocketServerEventTarget,
   type WebSocketServerEventTargetOptions,
 } from '../../src/event-target-websocket-server/index.js'
+import type { EventwireError } from '../../src/index.js'
 
 export interface RunningHub {
   hub: WebSocketServerEventTarget
@@ -50,4 +51,15 @@ export function client(url: string | string[], options: Partial<WebSocketClientE
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
     ...options,
   })
+}
+
+/** A hub that records what reaches its `onError`; its close is queued on `cleanup`. */
+export async function hubWith(
+  cleanup: Array<() => Promise<unknown> | unknown>,
+  options: WebSocketServerEventTargetOptions = {},
+): Promise<{ running: RunningHub; errors: EventwireError[] }> {
+  const errors: EventwireError[] = []
+  const running = await startHub({ onError: (error) => errors.push(error), ...options })
+  cleanup.push(() => running.close())
+  return { running, errors }
 }
