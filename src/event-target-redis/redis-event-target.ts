@@ -4,7 +4,13 @@ import { RegistryEventTarget } from '../core/event-target.js'
 import { decodeFrames, encodeBatch, encodeEvent, type FrameLimits, isValidType } from '../core/frame.js'
 import { eventHops, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
-import { readFunction, readLimits, readOptionsObject, readSerializer } from '../core/options.js'
+import {
+  readFunction,
+  readLimits,
+  readNonNegativeInteger,
+  readOptionsObject,
+  readSerializer,
+} from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from '../core/report.js'
 import type {
@@ -39,6 +45,14 @@ export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
   nodeId?: string
   /** Message size, type length and batch limits. @see FrameLimits */
   limits?: Partial<FrameLimits>
+  /**
+   * Events kept while the publish client is not ready, published in dispatch order once it is; past it
+   * the oldest are dropped and counted in `stats().dropped`. 0 drops every event dispatched while the
+   * publish connection is down. They are held here rather than in ioredis's offline queue, which lets a
+   * PUBLISH issued during the reconnect handshake overtake the ones queued before it.
+   * @default 10_000
+   */
+  offlineQueueSize?: number
 }
 
 /** A Redis peer: the lifecycle surface of every network target. `close()` leaves the clients open. */
@@ -52,6 +66,7 @@ export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
 
 /** Largest message published at once; a larger same-tick backlog on one channel is split. */
 const MAX_BATCH_CHARS = 256 * 1024
+const DEFAULT_OFFLINE_QUEUE_SIZE = 10_000
 
 // Redis client events carry differently typed arguments per event name.
 // biome-ignore lint/suspicious/noExplicitAny: the listener signature ioredis declares
@@ -75,6 +90,10 @@ class RedisTarget<TEvent extends TypedEvent>
   /** channel -> frames dispatched this tick, published together at the end of it */
   #outbox = new Map<string, string[]>()
   #isFlushScheduled = false
+  /** [channel, frame] dispatched while the publish client was not ready, oldest first. */
+  #held: Array<[string, string]> = []
+  readonly #offlineQueueSize: number
+  #isOverflowReported = false
   readonly #inflight = new Set<Promise<unknown>>()
   readonly #clientListeners: Array<[RedisClient, string, ClientListener]> = []
   #disconnectedAt: number | undefined
@@ -112,6 +131,11 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#isSubscriberReady = this.#subscriber.status === 'ready'
     this.#serializer = readSerializer(opts.serializer)
     this.#limits = readLimits(opts.limits)
+    this.#offlineQueueSize = readNonNegativeInteger(
+      'offlineQueueSize',
+      opts.offlineQueueSize,
+      DEFAULT_OFFLINE_QUEUE_SIZE,
+    )
     if (opts.nodeId !== undefined && (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)) {
       invalidOption('nodeId', 'a non-empty string', opts.nodeId)
     }
@@ -135,6 +159,9 @@ class RedisTarget<TEvent extends TypedEvent>
       })
     })
     this.#listen(this.#subscriber, 'ready', () => this.#subscriberReady())
+    // ioredis emits 'ready' on the tick after it resent the commands the broken connection left
+    // unanswered and its own offline queue, so what was held here goes out after those.
+    this.#listen(this.#publisher, 'ready', () => this.#publishOutbox())
     for (const client of new Set([this.#publisher, this.#subscriber])) {
       this.#listen(client, 'error', (error: Error) => {
         if (this.isClosed) return
@@ -179,6 +206,11 @@ class RedisTarget<TEvent extends TypedEvent>
   /** Resolves once every publish and (un)subscribe issued so far has been answered by Redis. */
   async flush(): Promise<void> {
     this.#publishOutbox()
+    // Events held while the publish client is down are published once it is ready again.
+    while (this.#held.length > 0 && !this.isClosed) {
+      await whenReady(this.#publisher)
+      this.#publishOutbox()
+    }
     // Interest held back until the subscribe client is ready is part of what a flush waits for.
     if (!this.#isSubscriberReady && !this.isClosed) {
       this.#whenSubscriberReady ??= whenReady(this.#subscriber).finally(() => {
@@ -195,6 +227,16 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#publishOutbox()
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
     this.isClosed = true
+    if (this.#held.length > 0) {
+      this.#stats.dropped += this.#held.length
+      this.reportError(
+        new EventwireError(
+          'ERR_CLOSED',
+          `closed while the publish client was not ready: ${this.#held.length} held events dropped`,
+        ),
+      )
+      this.#held = []
+    }
     const channels = this.registry.types().map((type) => this.#prefix + type)
     this.registry.clear()
     if (channels.length > 0 && this.#subscriber.status === 'ready') {
@@ -217,21 +259,34 @@ class RedisTarget<TEvent extends TypedEvent>
   // --- publishing ---
 
   #enqueue(channel: string, frame: string): void {
-    const frames = this.#outbox.get(channel)
-    if (frames === undefined) this.#outbox.set(channel, [frame])
-    else frames.push(frame)
+    appendFrame(this.#outbox, channel, frame)
     if (!this.#isFlushScheduled) {
       this.#isFlushScheduled = true
       queueMicrotask(() => this.#publishOutbox())
     }
   }
 
-  /** One PUBLISH per channel per tick, carrying a batch frame when several events share it. */
+  /**
+   * One PUBLISH per channel per tick, carrying a batch frame when several events share it. While the
+   * publish client is not ready the frames are held instead, and the held ones go first once it is.
+   */
   #publishOutbox(): void {
     this.#isFlushScheduled = false
-    if (this.#outbox.size === 0) return
-    const outbox = this.#outbox
+    if (this.#publisher.status !== 'ready') {
+      this.#hold()
+      return
+    }
+    if (this.#outbox.size === 0 && this.#held.length === 0) return
+    let outbox = this.#outbox
     this.#outbox = new Map()
+    if (this.#held.length > 0) {
+      const pending = outbox
+      outbox = new Map()
+      for (const [channel, frame] of this.#held) appendFrame(outbox, channel, frame)
+      for (const [channel, frames] of pending) for (const frame of frames) appendFrame(outbox, channel, frame)
+      this.#held = []
+      this.#isOverflowReported = false
+    }
     for (const [channel, frames] of outbox) {
       let start = 0
       while (start < frames.length) {
@@ -246,6 +301,26 @@ class RedisTarget<TEvent extends TypedEvent>
         start = end
       }
     }
+  }
+
+  /** Moves this tick's frames to the held queue, dropping the oldest past `offlineQueueSize`. */
+  #hold(): void {
+    for (const [channel, frames] of this.#outbox)
+      for (const frame of frames) this.#held.push([channel, frame])
+    this.#outbox = new Map()
+    const excess = this.#held.length - this.#offlineQueueSize
+    if (excess <= 0) return
+    this.#held.splice(0, excess)
+    this.#stats.dropped += excess
+    if (this.#isOverflowReported || this.isClosed) return
+    // Once per outage: the counter tells how many.
+    this.#isOverflowReported = true
+    this.reportError(
+      new EventwireError(
+        'ERR_OVERFLOW',
+        `the publish client is not ready and ${this.#offlineQueueSize} events are held: dropping the oldest`,
+      ),
+    )
   }
 
   #publish(channel: string, message: string, events: number): void {
@@ -394,6 +469,12 @@ class RedisTarget<TEvent extends TypedEvent>
     }
     return name
   }
+}
+
+function appendFrame(outbox: Map<string, string[]>, channel: string, frame: string): void {
+  const frames = outbox.get(channel)
+  if (frames === undefined) outbox.set(channel, [frame])
+  else frames.push(frame)
 }
 
 function readClient(name: string, client: unknown): RedisClient {

@@ -1,7 +1,11 @@
 import { once } from 'node:events'
 import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
+import {
+  createRedisEventTarget,
+  type RedisEventTarget,
+  type RedisEventTargetOptions,
+} from '../../src/event-target-redis/index.js'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { freePort, RedisServer } from '../support/redis-server.js'
@@ -25,10 +29,15 @@ function client(options: RedisOptions = {}): Redis {
   return redis
 }
 
-function peer(prefix = 'fault:', clients = { publishClient: client(), subscribeClient: client() }) {
+function peer(
+  prefix = 'fault:',
+  clients = { publishClient: client(), subscribeClient: client() },
+  options: Partial<RedisEventTargetOptions> = {},
+) {
   const errors: EventwireError[] = []
   const statuses: EventwireStatus[] = []
   const target: RedisEventTarget = createRedisEventTarget({
+    ...options,
     ...clients,
     prefix,
     onError: (error) => errors.push(error),
@@ -79,6 +88,95 @@ describe('redis faults', () => {
     a.target.dispatchEvent(new CustomEvent('kill', { detail: 'after' }))
     await waitFor(() => seen.length === 1, { timeoutMs: 5_000 })
     expect(seen).toEqual(['after'])
+  })
+
+  /** Drops `a`'s publish connection with CLIENT KILL; `b` stays subscribed throughout. */
+  async function killPublishConnection(publishClient: Redis): Promise<void> {
+    const id = String(await publishClient.client('ID'))
+    expect(await server.cli('CLIENT', 'KILL', 'ID', id)).toBe('1')
+    await waitFor(() => publishClient.status !== 'ready', { timeoutMs: 5_000 })
+  }
+
+  it('keeps dispatch order across a publish reconnect, also for events dispatched during its handshake', async () => {
+    // ioredis writes a PUBLISH issued between 'connect' and 'ready' (PUBLISH is allowed while Redis
+    // loads) straight to the socket, ahead of its offline queue: the target holds its own events instead.
+    const a = peer()
+    const b = peer()
+    const seen: number[] = []
+    b.target.addEventListener('seq', (event) => seen.push(event.detail as number))
+    await Promise.all([a.target.ready, b.target.flush()])
+    await killPublishConnection(a.publishClient)
+    for (const n of [1, 2, 3]) a.target.dispatchEvent(new CustomEvent('seq', { detail: n }))
+    await once(a.publishClient, 'connect')
+    expect(a.publishClient.status).toBe('connect')
+    a.target.dispatchEvent(new CustomEvent('seq', { detail: 4 }))
+    await once(a.publishClient, 'ready')
+    a.target.dispatchEvent(new CustomEvent('seq', { detail: 5 }))
+    await a.target.flush()
+    await waitFor(() => seen.length === 5, { timeoutMs: 5_000 })
+    expect(seen).toEqual([1, 2, 3, 4, 5])
+    expect(a.target.stats()).toMatchObject({ sent: 5, dropped: 0 })
+  })
+
+  it('flush() waits for events held while the publish client is down, then they are delivered', async () => {
+    const a = peer()
+    const b = peer()
+    const seen: number[] = []
+    b.target.addEventListener('held', (event) => seen.push(event.detail as number))
+    await Promise.all([a.target.ready, b.target.flush()])
+    await killPublishConnection(a.publishClient)
+    for (let n = 1; n <= 100; n++) a.target.dispatchEvent(new CustomEvent('held', { detail: n }))
+    await a.target.flush()
+    expect(a.target.stats().sent).toBe(100)
+    await waitFor(() => seen.length === 100, { timeoutMs: 5_000 })
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+  })
+
+  it('past offlineQueueSize drops the oldest held events, counts them and reports ERR_OVERFLOW once', async () => {
+    const a = peer('fault:', { publishClient: client(), subscribeClient: client() }, { offlineQueueSize: 3 })
+    const b = peer()
+    const seen: number[] = []
+    b.target.addEventListener('bounded', (event) => seen.push(event.detail as number))
+    await Promise.all([a.target.ready, b.target.flush()])
+    await killPublishConnection(a.publishClient)
+    // Two ticks, so the bound is applied to a queue that already holds events.
+    for (const n of [1, 2, 3, 4]) a.target.dispatchEvent(new CustomEvent('bounded', { detail: n }))
+    await Promise.resolve()
+    for (const n of [5, 6]) a.target.dispatchEvent(new CustomEvent('bounded', { detail: n }))
+    await a.target.flush()
+    await waitFor(() => seen.length === 3, { timeoutMs: 5_000 })
+    a.target.dispatchEvent(new CustomEvent('bounded', { detail: 7 }))
+    await waitFor(() => seen.length === 4, { timeoutMs: 5_000 })
+    expect(seen).toEqual([4, 5, 6, 7])
+    expect(a.target.stats()).toMatchObject({ sent: 4, dropped: 3 })
+    expect(a.errors.filter((error) => error.code === 'ERR_OVERFLOW')).toHaveLength(1)
+  })
+
+  it('offlineQueueSize 0 drops what is dispatched while the publish client is down, and nothing after', async () => {
+    const a = peer('fault:', { publishClient: client(), subscribeClient: client() }, { offlineQueueSize: 0 })
+    const b = peer()
+    const seen: string[] = []
+    b.target.addEventListener('strict', (event) => seen.push(event.detail as string))
+    await Promise.all([a.target.ready, b.target.flush()])
+    await killPublishConnection(a.publishClient)
+    a.target.dispatchEvent(new CustomEvent('strict', { detail: 'while down' }))
+    await once(a.publishClient, 'ready')
+    a.target.dispatchEvent(new CustomEvent('strict', { detail: 'after' }))
+    await waitFor(() => seen.length === 1, { timeoutMs: 5_000 })
+    await a.target.flush()
+    expect(seen).toEqual(['after'])
+    expect(a.target.stats()).toMatchObject({ sent: 1, dropped: 1 })
+  })
+
+  it('close() while the publish client is down drops the held events, counted, with ERR_CLOSED', async () => {
+    const a = peer()
+    await a.target.ready
+    await killPublishConnection(a.publishClient)
+    a.target.dispatchEvent(new CustomEvent('late', { detail: 1 }))
+    a.target.dispatchEvent(new CustomEvent('late', { detail: 2 }))
+    await a.target.close()
+    expect(a.target.stats().dropped).toBe(2)
+    expect(a.errors.map((error) => error.code)).toContain('ERR_CLOSED')
   })
 
   it('reports a message that is not a valid frame, counts it, and still delivers the next valid one', async () => {
@@ -198,5 +296,12 @@ describe('redis faults', () => {
         prefix: 5 as never,
       }),
     ).toThrow(/prefix/)
+    expect(() =>
+      createRedisEventTarget({
+        publishClient: client({ lazyConnect: true }),
+        subscribeClient: shared,
+        offlineQueueSize: -1,
+      }),
+    ).toThrow(/offlineQueueSize/)
   })
 })
