@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { WebSocketServer } from 'ws'
-import type { EventwireError } from '../core/errors.js'
+import type { WebSocketServer } from 'ws'
+import { EventwireError } from '../core/errors.js'
 import type { WsSocketLike } from './socket.js'
 
 export interface AttachOptions {
@@ -30,12 +30,13 @@ interface AttachHooks {
  */
 export function attachToServer(server: Server, options: AttachOptions, hooks: AttachHooks): Attachment {
   const path = options.path ?? '/'
-  const wss = new WebSocketServer({ noServer: true, maxPayload: hooks.maxPayload })
+  const serving = createWsServer(hooks.maxPayload)
+  serving.catch((error: EventwireError) => hooks.onError(error))
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(request.url ?? '/', 'http://localhost').pathname !== path) return
     socket.on('error', () => socket.destroy())
-    hooks.admit(request).then(
-      (admission) => {
+    Promise.all([hooks.admit(request), serving]).then(
+      ([admission, wss]) => {
         if (!admission.ok) {
           socket.end(
             `HTTP/1.1 ${admission.status} ${admission.message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
@@ -53,7 +54,23 @@ export function attachToServer(server: Server, options: AttachOptions, hooks: At
   return {
     close: () => {
       server.off('upgrade', onUpgrade)
-      wss.close()
+      serving.then(
+        (wss) => wss.close(),
+        () => {},
+      )
     },
+  }
+}
+
+/**
+ * `ws` is loaded here, when a plain Node server is attached, and nowhere else: a hub served through Hono
+ * on Bun or Deno, or handed sockets with `acceptSocket`, runs without the package.
+ */
+async function createWsServer(maxPayload: number): Promise<WebSocketServer> {
+  try {
+    const { WebSocketServer: Server } = await import('ws')
+    return new Server({ noServer: true, maxPayload })
+  } catch (cause) {
+    throw new EventwireError('ERR_CONNECTION', 'attach() needs the ws package: npm install ws', { cause })
   }
 }

@@ -10,10 +10,24 @@ export interface ChildScript {
 }
 
 /** Runs a TypeScript file of test/support/processes in its own Node process and waits for `ready`. */
-export async function runScript(name: string, args: string[], timeoutMs = 15_000): Promise<ChildScript> {
+export function runScript(name: string, args: string[], timeoutMs = 15_000): Promise<ChildScript> {
   const file = fileURLToPath(new URL(`./processes/${name}`, import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+  return runCommand(name, process.execPath, ['--import', 'tsx', file, ...args], timeoutMs)
+}
+
+/**
+ * Starts any program (Node, Bun, Deno…) and waits until it prints a line starting with `ready`; its
+ * stdout lines and stderr chunks collect in `output`.
+ */
+export async function runCommand(
+  name: string,
+  command: string,
+  args: string[],
+  timeoutMs = 15_000,
+): Promise<ChildScript> {
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
   })
   const output: string[] = []
   child
@@ -27,10 +41,11 @@ export async function runScript(name: string, args: string[], timeoutMs = 15_000
     await exited
   }
   try {
-    await waitFor(() => output.some((line) => line.startsWith('ready')), {
+    await waitFor(() => output.some((line) => line.startsWith('ready')) || child.exitCode !== null, {
       timeoutMs,
       message: `${name} ready`,
     })
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`)
   } catch (error) {
     await kill()
     throw new Error(`${name} did not start: ${output.join('\n')}`, { cause: error })
