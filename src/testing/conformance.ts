@@ -21,6 +21,13 @@ export interface ConformanceTopology {
   settle?(): Promise<void>
   /** Closes every node and frees every resource the topology holds. */
   close(): Promise<void>
+  /**
+   * Breaks the links of `nodes[index]` the way a network fault would (a socket dropped without a close
+   * handshake, a Redis connection killed by the server) and resolves once the node has noticed. The node
+   * must come back by itself; `settle()` must wait for that. Required for the nodes listed in
+   * `capabilities.interruptible`.
+   */
+  interrupt?(index: number): Promise<void>
 }
 
 export interface TopologyContext {
@@ -38,6 +45,11 @@ export interface ConformanceCapabilities {
   timeoutMs?: number
   /** The most nodes the topology can have, for two-party links (a MessagePort pair). @default 3 */
   maxNodes?: 2 | 3
+  /**
+   * Nodes whose links `topology.interrupt(index)` can break and that reconnect by themselves; with two or
+   * more, the recovery test breaks a dispatcher and a receiver at once. @default none (no recovery test)
+   */
+  interruptible?: readonly number[]
 }
 
 interface Received {
@@ -144,6 +156,50 @@ export function describeConformance(
         for (const from of dispatchers) expect(byFrom.get(from)).toEqual(expected)
       }
     })
+
+    const interruptible = capabilities.interruptible ?? []
+    if (interruptible.length > 0) {
+      it('recovers from broken links: each event at most once and in order, everything after recovery delivered', async () => {
+        const { nodes, settle } = await open()
+        const interrupt = topology?.interrupt
+        if (interrupt === undefined) throw new Error('capabilities.interruptible needs topology.interrupt')
+        const dispatcher = interruptible[0]!
+        const broken = interruptible.slice(0, 2)
+        const receivers = nodes.map((_, index) => index).filter((index) => index !== dispatcher)
+        const seen = nodes.map(() => [] as number[])
+        for (const index of receivers) {
+          nodes[index]!.addEventListener('recover', (event) => seen[index]!.push(event.detail as number))
+        }
+        await settle()
+        const dispatch = (from: number, to: number) => {
+          for (let n = from; n <= to; n++)
+            nodes[dispatcher]!.dispatchEvent(new CustomEvent('recover', { detail: n }))
+        }
+        dispatch(1, 20)
+        await settle()
+        await until(
+          () => receivers.every((index) => seen[index]!.length === 20),
+          'the events before the break',
+        )
+        await Promise.all(broken.map((index) => interrupt.call(topology, index)))
+        // Dispatched while links are down: each may be lost, but never duplicated or reordered.
+        dispatch(21, 40)
+        await settle()
+        dispatch(41, 60)
+        await settle()
+        await until(() => receivers.every((index) => seen[index]!.at(-1) === 60), 'the events after recovery')
+        await settle()
+        const after = Array.from({ length: 20 }, (_, i) => 41 + i)
+        for (const index of receivers) {
+          const got = seen[index]!
+          expect(got.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+          expect(got.every((n, i) => i === 0 || n > got[i - 1]!)).toBe(true)
+          expect(got.filter((n) => n > 40)).toEqual(after)
+        }
+        // A broken link may be reported; nothing else may be.
+        expect(errors.filter((error) => error.code !== 'ERR_CONNECTION')).toEqual([])
+      })
+    }
 
     it('honours once, signal, handleEvent with its this, and ignores duplicate adds', async () => {
       const { nodes, settle } = await open()

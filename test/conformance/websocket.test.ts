@@ -4,47 +4,60 @@ import { Hono } from 'hono'
 import { WebSocketServer } from 'ws'
 import { createWebSocketServerEventTarget } from '../../src/event-target-websocket-server/index.js'
 import { describeConformance } from '../../src/testing/index.js'
-import { client, startHub } from '../support/websocket.js'
+import { interruptibleClient, startHub } from '../support/websocket.js'
 
 // A WebSocket hub on a plain Node http.Server (the ws package) and three Node clients, over real sockets
 // on 127.0.0.1. The hub is node 0.
-describeConformance('websocket hub with three clients', async ({ nodeCount, onError }) => {
-  const running = await startHub({ onError })
-  const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, () => client(running.url, { onError }))
-  await Promise.all(spokes.map((spoke) => spoke.ready))
-  return {
-    nodes: [running.hub, ...spokes],
-    close: async () => {
-      await Promise.all(spokes.map((spoke) => spoke.close()))
-      await running.close()
-    },
-  }
-})
+// An interruption drops a client's socket without a close handshake; the client reconnects.
+describeConformance(
+  'websocket hub with three clients',
+  async ({ nodeCount, onError }) => {
+    const running = await startHub({ onError })
+    const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, () =>
+      interruptibleClient(running.url, { onError }),
+    )
+    await Promise.all(spokes.map((spoke) => spoke.target.ready))
+    return {
+      nodes: [running.hub, ...spokes.map((spoke) => spoke.target)],
+      interrupt: (index) => spokes[index - 1]!.interrupt(),
+      close: async () => {
+        await Promise.all(spokes.map((spoke) => spoke.target.close()))
+        await running.close()
+      },
+    }
+  },
+  { interruptible: [1, 2] },
+)
 
 // The same hub behind a Hono route on Node (@hono/node-server's upgradeWebSocket and a ws server).
-describeConformance('websocket hub on Hono with three clients', async ({ nodeCount, onError }) => {
-  const hub = createWebSocketServerEventTarget({ onError })
-  const app = new Hono()
-  app.get('/ws', hub.upgrade(upgradeWebSocket))
-  const wss = new WebSocketServer({ noServer: true })
-  const server = await new Promise<ServerType>((resolve) => {
-    const started = serve(
-      { fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: wss } },
-      () => resolve(started),
+describeConformance(
+  'websocket hub on Hono with three clients',
+  async ({ nodeCount, onError }) => {
+    const hub = createWebSocketServerEventTarget({ onError })
+    const app = new Hono()
+    app.get('/ws', hub.upgrade(upgradeWebSocket))
+    const wss = new WebSocketServer({ noServer: true })
+    const server = await new Promise<ServerType>((resolve) => {
+      const started = serve(
+        { fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: wss } },
+        () => resolve(started),
+      )
+    })
+    const { port } = server.address() as AddressInfo
+    const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, () =>
+      interruptibleClient(`ws://127.0.0.1:${port}/ws`, { onError }),
     )
-  })
-  const { port } = server.address() as AddressInfo
-  const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, () =>
-    client(`ws://127.0.0.1:${port}/ws`, { onError }),
-  )
-  await Promise.all(spokes.map((spoke) => spoke.ready))
-  return {
-    nodes: [hub, ...spokes],
-    close: async () => {
-      await Promise.all(spokes.map((spoke) => spoke.close()))
-      await hub.close()
-      wss.close()
-      await new Promise((resolve) => server.close(resolve))
-    },
-  }
-})
+    await Promise.all(spokes.map((spoke) => spoke.target.ready))
+    return {
+      nodes: [hub, ...spokes.map((spoke) => spoke.target)],
+      interrupt: (index) => spokes[index - 1]!.interrupt(),
+      close: async () => {
+        await Promise.all(spokes.map((spoke) => spoke.target.close()))
+        await hub.close()
+        wss.close()
+        await new Promise((resolve) => server.close(resolve))
+      },
+    }
+  },
+  { interruptible: [1, 2] },
+)

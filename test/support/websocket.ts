@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http'
+import { WebSocket } from 'ws'
 import {
   createWebSocketClientEventTarget,
   type WebSocketClientEventTargetOptions,
@@ -51,6 +52,32 @@ export function client(url: string | string[], options: Partial<WebSocketClientE
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
     ...options,
   })
+}
+
+/**
+ * A client whose current socket can be broken as a network fault would break it: `interrupt()` drops it
+ * without a close handshake (`terminate`) and resolves once it has closed; the client reconnects.
+ */
+export function interruptibleClient(
+  url: string | string[],
+  options: Partial<WebSocketClientEventTargetOptions> = {},
+) {
+  let current: WebSocket | undefined
+  class RecordedWebSocket extends WebSocket {
+    constructor(...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args)
+      current = this
+    }
+  }
+  const target = client(url, { WebSocket: RecordedWebSocket as never, ...options })
+  const interrupt = async () => {
+    const socket = current
+    if (socket === undefined || socket.readyState !== WebSocket.OPEN) throw new Error('no open socket')
+    const closed = new Promise((resolve) => socket.once('close', resolve))
+    socket.terminate()
+    await closed
+  }
+  return { target, interrupt }
 }
 
 /** A hub that records what reaches its `onError`; its close is queued on `cleanup`. */
