@@ -113,6 +113,11 @@ export interface HubConnection {
   closed(info?: LinkCloseInfo): void
   /** The platform's send buffer drained (optional: the hub also polls). */
   drained(): void
+  /**
+   * A message from this peer was lost on the link without closing it (the platform could not deliver
+   * it, e.g. a `messageerror`): counted in `stats().dropped` and reported.
+   */
+  lost(error: EventwireError): void
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
@@ -532,6 +537,12 @@ class HubPeer<W> implements HubConnection {
 
   closed(info: LinkCloseInfo = {}): void {
     this.hub.peerClosed(this, info)
+  }
+
+  lost(error: EventwireError): void {
+    if (this.isGone) return
+    this.hub.countDropped()
+    this.hub.report(error)
   }
 
   startHandshakeTimer(timeoutMs: number): void {

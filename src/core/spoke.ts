@@ -33,6 +33,11 @@ export interface SpokeLinkHandlers {
   closed(info?: LinkCloseInfo): void
   /** The platform's send buffer drained (optional: the spoke also polls). */
   drained(): void
+  /**
+   * A message from the other side was lost on the link without closing it (the platform could not
+   * deliver it, e.g. a `messageerror`): counted in `stats().dropped` and reported.
+   */
+  lost(error: EventwireError): void
 }
 
 /**
@@ -247,6 +252,11 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       },
       drained: () => {
         if (serial === this.#serial) this.#writer?.drained()
+      },
+      lost: (error) => {
+        if (serial !== this.#serial || this.isClosed) return
+        this.#stats.dropped++
+        this.reportError(error)
       },
     }
     let opening: Link<W> | Promise<Link<W>>

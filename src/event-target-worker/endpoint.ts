@@ -37,8 +37,10 @@ export interface EndpointHandlers {
   receive(data: unknown): void
   /** The other side is gone (worker exited, port closed); called once, after our listeners are removed. */
   closed(info: LinkCloseInfo): void
-  /** Something went wrong that does not end the link by itself (a worker's uncaught error, messageerror). */
+  /** Something went wrong that does not end the link by itself (a worker's uncaught error). */
   error(error: EventwireError): void
+  /** A message from the other side could not be deserialized (`messageerror`): it is lost. */
+  lost(error: EventwireError): void
 }
 
 // --- detection ---
@@ -93,7 +95,7 @@ export function openEndpointLink(endpoint: WorkerEndpoint, handlers: EndpointHan
   }
   const onMessageError = (cause: unknown) => {
     if (isOpen) {
-      handlers.error(
+      handlers.lost(
         new EventwireError('ERR_SERIALIZE', 'a message from the other side could not be deserialized', {
           cause,
         }),

@@ -94,6 +94,7 @@ class WorkerSpoke<TEvent extends TypedEvent>
           receive: handlers.receive,
           closed: handlers.closed,
           error: (error) => sink.report(error),
+          lost: handlers.lost,
         }),
     })
     sink.report = (error) => this.reportError(error)

@@ -91,6 +91,7 @@ class WorkerHub<TEvent extends TypedEvent>
         connection?.closed(info)
       },
       error: (error) => this.reportError(error),
+      lost: (error) => connection?.lost(error),
     })
     // The hub closes a link itself on close(), a protocol error or overflow: the endpoint may come back.
     const link: Link<CloneFrame> = {

@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events'
-import { MessageChannel } from 'node:worker_threads'
+import { MessageChannel, type MessagePort } from 'node:worker_threads'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EventwireError } from '../../src/core/errors.js'
 import type { HubConnectionInfo } from '../../src/core/hub.js'
@@ -283,6 +283,51 @@ describe('worker: foreign messages on the link', () => {
     expect(got).toEqual(['fine'])
     expect(errors.map((e) => e.code)).toEqual(['ERR_FRAME_MALFORMED', 'ERR_FRAME_MALFORMED'])
     expect(target.stats().dropped).toBe(2)
+  })
+})
+
+describe('worker: a message that cannot be deserialized (messageerror)', () => {
+  // A real deserialization failure needs a platform quirk; the event the platform would fire is
+  // dispatched on a real port instead, and everything around it is real.
+  const messageError = (port: MessagePort) =>
+    port.dispatchEvent(new MessageEvent('messageerror', { data: new Error('could not deserialize') }))
+
+  it('a peer counts it as dropped and reports ERR_SERIALIZE; both directions keep flowing', async () => {
+    const { port1, port2 } = new MessageChannel()
+    const errors: EventwireError[] = []
+    const target = createWorkerEventTarget(port1, { onError: (e) => errors.push(e) })
+    const other = createWorkerEventTarget(port2)
+    opened.push(target, other, { close: async () => port1.close() })
+    const here: unknown[] = []
+    const there: unknown[] = []
+    target.addEventListener('in', (event) => here.push(event.detail))
+    other.addEventListener('out', (event) => there.push(event.detail))
+    await Promise.all([target.flush(), other.flush()])
+    messageError(port1)
+    other.dispatchEvent(new CustomEvent('in', { detail: 'after' }))
+    target.dispatchEvent(new CustomEvent('out', { detail: 'after' }))
+    await waitFor(() => here.length === 1 && there.length === 1)
+    expect([here, there]).toEqual([['after'], ['after']])
+    expect(errors.map((e) => e.code)).toEqual(['ERR_SERIALIZE'])
+    expect(target.stats()).toMatchObject({ dropped: 1, connections: 1 })
+  })
+
+  it('the worker hub counts it as dropped for that link and reports ERR_SERIALIZE; the link stays', async () => {
+    const { port1, port2 } = new MessageChannel()
+    const errors: EventwireError[] = []
+    const hub = createWorkerHubEventTarget({ onError: (e) => errors.push(e) })
+    hub.add(port1)
+    const spoke = createWorkerEventTarget(port2)
+    opened.push(spoke, hub, { close: async () => port1.close() })
+    const atHub: unknown[] = []
+    hub.addEventListener('up', (event) => atHub.push(event.detail))
+    await spoke.flush()
+    messageError(port1)
+    spoke.dispatchEvent(new CustomEvent('up', { detail: 'after' }))
+    await waitFor(() => atHub.length === 1)
+    expect(atHub).toEqual(['after'])
+    expect(errors.map((e) => e.code)).toEqual(['ERR_SERIALIZE'])
+    expect(hub.stats()).toMatchObject({ dropped: 1, connections: 1 })
   })
 })
 
