@@ -4,6 +4,7 @@ import {
   type DecodeResult,
   decodeFrames,
   encodeBatch,
+  encodeBye,
   encodeError,
   encodeEvent,
   encodeHello,
@@ -12,6 +13,7 @@ import {
   encodeSub,
   encodeUnsub,
   FRAME_BATCH,
+  FRAME_BYE,
   FRAME_ERROR,
   FRAME_EVENT,
   FRAME_HELLO,
@@ -42,6 +44,8 @@ export interface FrameCodec<W> {
   ping(id: number): W
   pong(id: number): W
   error(code: EventwireErrorCode, message: string, eventType?: string): W
+  /** The last frame of a link closed on purpose: a close code (1000 to 4999) and a short reason. */
+  bye(code: number, reason: string): W
   /** Joins encoded frames into one batch frame without encoding them again. */
   batch(frames: readonly W[]): W
   /** Decodes one received message; never throws. */
@@ -64,6 +68,7 @@ export function createTextCodec(
     ping: encodePing,
     pong: encodePong,
     error: encodeError,
+    bye: encodeBye,
     batch: encodeBatch,
     // decodeFrames refuses anything that is not a string.
     decode: (data) => decodeFrames(data as string, limits, serializer),
@@ -92,6 +97,7 @@ export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): Fr
     ping: (id) => [FRAME_PING, id],
     pong: (id) => [FRAME_PONG, id],
     error: (code, message, eventType) => [FRAME_ERROR, code, message.slice(0, 1024), eventType ?? null],
+    bye: (code, reason) => [FRAME_BYE, code, reason.slice(0, 123)],
     batch: (frames) => [FRAME_BATCH, ...frames],
     decode: (data) => validateFrames(data, limits),
     size: estimateSize,

@@ -16,6 +16,7 @@ export const FRAME_BATCH = 4
 export const FRAME_ERROR = 5
 export const FRAME_PING = 6
 export const FRAME_PONG = 7
+export const FRAME_BYE = 8
 
 /**
  * What a node says it is in its hello: a `hub` routes by interest; a `spoke` sends every event to its hub;
@@ -34,6 +35,7 @@ export type Frame =
   | { kind: 'error'; code: EventwireErrorCode; message: string; eventType: string | undefined }
   | { kind: 'ping'; id: number }
   | { kind: 'pong'; id: number }
+  | { kind: 'bye'; code: number; reason: string }
 
 export interface FrameLimits {
   /**
@@ -57,6 +59,8 @@ export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = Object.freeze({
 /** Longest node id accepted in a hello or an event's origin. */
 const MAX_NODE_ID_LENGTH = 128
 const MAX_ERROR_MESSAGE_LENGTH = 1024
+/** A WebSocket close reason's limit, so a bye's reason fits any link's own close. */
+const MAX_BYE_REASON_LENGTH = 123
 /** Bridges an event may have crossed on the wire; bridges cut far earlier (their `hopLimit`). */
 const MAX_HOPS = 255
 
@@ -108,6 +112,11 @@ export function encodePing(id: number): string {
 
 export function encodePong(id: number): string {
   return `[${FRAME_PONG},${id}]`
+}
+
+/** A node closing the link on purpose says so first, with a close code (1000 to 4999) and a reason. */
+export function encodeBye(code: number, reason: string): string {
+  return JSON.stringify([FRAME_BYE, code, reason.slice(0, MAX_BYE_REASON_LENGTH)])
 }
 
 /** Error frames carry a code and a short message, never a stack trace. */
@@ -253,6 +262,20 @@ function decodeOne(
         message: known ? message : `peer error ${String(code).slice(0, 64)}: ${message}`,
         eventType: eventType ?? undefined,
       }
+    }
+    case FRAME_BYE: {
+      const [, code, reason] = raw
+      if (
+        raw.length !== 3 ||
+        !Number.isSafeInteger(code) ||
+        (code as number) < 1000 ||
+        (code as number) > 4999 ||
+        typeof reason !== 'string' ||
+        reason.length > MAX_BYE_REASON_LENGTH
+      ) {
+        return malformedError('a bye frame is [8, code, reason] with a code from 1000 to 4999')
+      }
+      return { kind: 'bye', code: code as number, reason }
     }
     default:
       return malformedError('unknown frame kind')

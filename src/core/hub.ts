@@ -5,6 +5,7 @@ import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
 import { eventHops, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
+  CLOSE_NORMAL,
   CLOSE_HEARTBEAT_TIMEOUT,
   CLOSE_POLICY_VIOLATION,
   CLOSE_PROTOCOL_ERROR,
@@ -118,6 +119,11 @@ export interface HubConnection {
    * it, e.g. a `messageerror`): counted in `stats().dropped` and reported.
    */
   lost(error: EventwireError): void
+  /**
+   * Ends this link on purpose: writes what is queued and a `bye` frame with `code` and `reason`, closes
+   * the link and forgets the peer. The other side learns why without waiting for the platform.
+   */
+  close(code: number, reason: string): void
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
@@ -263,11 +269,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     if (this.isClosed) return
     this.isClosed = true
     if (this.#idleSweep !== undefined) clearInterval(this.#idleSweep)
-    for (const peer of [...this.#peers.values()]) {
-      peer.writer.flush()
-      peer.link.close(CLOSE_GOING_AWAY, 'hub closed')
-      this.peerClosed(peer, { code: CLOSE_GOING_AWAY, reason: 'hub closed' })
-    }
+    for (const peer of [...this.#peers.values()]) peer.close(CLOSE_GOING_AWAY, 'hub closed')
     this.registry.clear()
     this.#reportStatus({ type: 'closed' })
   }
@@ -545,6 +547,14 @@ class HubPeer<W> implements HubConnection {
     this.hub.report(error)
   }
 
+  close(code: number, reason: string): void {
+    if (this.isGone) return
+    this.writer.writeControl(this.hub.codec.bye(code, reason))
+    this.writer.flush()
+    this.link.close(code, reason)
+    this.hub.peerClosed(this, { code, reason })
+  }
+
   startHandshakeTimer(timeoutMs: number): void {
     this.#handshakeTimer = setTimeout(() => {
       if (this.#hasHello || this.isGone) return
@@ -691,6 +701,14 @@ class HubPeer<W> implements HubConnection {
         return
       case 'error':
         this.hub.report(new EventwireError(frame.code, `spoke ${this.info.id} reported: ${frame.message}`))
+        return
+      case 'bye':
+        // The spoke is leaving on purpose: drop its interest now, not when the platform notices. Our
+        // side closes normally: the code the spoke gave is reported, never handed to the platform (web
+        // sockets throw on codes outside 1000 and 3000-4999).
+        this.writer.dispose()
+        this.link.close(CLOSE_NORMAL, 'bye')
+        this.hub.peerClosed(this, { code: frame.code, reason: frame.reason })
         return
     }
   }

@@ -216,6 +216,9 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#dial?.abort()
     this.#stopTimers()
     if (this.#writer !== undefined) {
+      // Say goodbye, so the other side drops this node's interest at once and, on a two-party link
+      // (a MessagePort, a worker) whose platform has no close signal, learns that this end is gone.
+      this.#writer.writeControl(this.#codec.bye(CLOSE_NORMAL, 'closed'))
       this.#writer.flush()
       this.#writer.dispose()
       this.#link?.close(CLOSE_NORMAL, 'closed')
@@ -409,8 +412,9 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       this.reportError(result.error)
       return
     }
+    const serial = this.#serial
     for (const frame of result.frames) {
-      if (this.#state === 'closed') return
+      if (this.#state === 'closed' || serial !== this.#serial) return
       this.#apply(frame)
     }
   }
@@ -451,6 +455,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         }
         // Only a peer talking to a peer filters: a hub wants every event to route it.
         this.#isRemoteFiltering = this.#isPeer && frame.role === 'peer'
+        return
+      case 'bye':
+        // The other side closed on purpose; a spoke that reconnects comes back with its backoff. Our side
+        // closes normally: web sockets throw on the codes a hub may give (1001).
+        this.#link?.close(CLOSE_NORMAL, 'bye')
+        this.#lost({ code: frame.code, reason: frame.reason })
         return
       case 'sub':
       case 'unsub':

@@ -88,7 +88,14 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
           send: (data) => {
             if (socket.readyState === OPEN) socket.send(data)
           },
-          close: (code, reason) => socket.close(code, reason),
+          close: (code, reason) => {
+            try {
+              socket.close(code, reason)
+            } catch {
+              // Web sockets accept only 1000 and 3000-4999 from scripts: close normally instead.
+              socket.close()
+            }
+          },
           bufferedBytes: () => socket.bufferedAmount,
         })
       }

@@ -173,7 +173,13 @@ function wsContextLink(ws: WSContext<unknown>) {
     send: (data: string) => {
       if (ws.readyState === 1) ws.send(data)
     },
-    close: (code: number, reason: string) => ws.close(code, reason),
+    close: (code: number, reason: string) => {
+      try {
+        ws.close(code, reason)
+      } catch {
+        // Already closing, or a code this runtime's socket refuses: the close event reports the end.
+      }
+    },
     bufferedBytes: () => raw?.bufferedAmount ?? raw?.getBufferedAmount?.() ?? 0,
   }
 }

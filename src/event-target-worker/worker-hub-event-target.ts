@@ -111,9 +111,9 @@ class WorkerHub<TEvent extends TypedEvent>
         // The link writer flushes in a microtask queued by the first frame of this task; closing after
         // one more microtask lets it post what was queued before remove() was called.
         await Promise.resolve()
-        this.#endpoints.delete(endpoint)
-        link.close(CLOSE_NORMAL, 'removed')
-        accepted.closed({ code: CLOSE_NORMAL, reason: 'removed' })
+        // The worker is told (a bye frame), so its target reports the end instead of dispatching into
+        // a link nobody reads.
+        accepted.close(CLOSE_NORMAL, 'removed')
       },
     }
   }

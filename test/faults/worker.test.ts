@@ -414,6 +414,51 @@ describe('worker: lifecycle', () => {
     expect(getEventListeners(port1 as unknown as EventTarget, 'message')).toHaveLength(0)
   })
 
+  it('close() on one end of a MessagePort says goodbye: the other end closes though the port stays open', async () => {
+    const { port1, port2 } = new MessageChannel()
+    opened.push({
+      close: async () => {
+        port1.close()
+      },
+    })
+    const statuses: EventwireStatus[] = []
+    const leaving = createWorkerEventTarget(port1)
+    const staying = createWorkerEventTarget(port2, { onStatus: (status) => statuses.push(status) })
+    opened.push(staying)
+    const got: unknown[] = []
+    staying.addEventListener('last', (event) => got.push(event.detail))
+    await Promise.all([leaving.flush(), staying.flush()])
+    leaving.dispatchEvent(new CustomEvent('last', { detail: 'before close' }))
+    await leaving.close()
+    await waitFor(() => statuses.some((status) => status.type === 'closed'))
+    expect(got).toEqual(['before close'])
+    expect(statuses.map((status) => status.type)).toEqual([
+      'connecting',
+      'connected',
+      'disconnected',
+      'closed',
+    ])
+    expect(statuses[2]).toMatchObject({ error: { message: 'link closed (1000)' } })
+    expect(staying.stats().connections).toBe(0)
+  })
+
+  it('remove() from the worker hub and close() on the main side tell the worker, whose target closes', async () => {
+    const pool = await startPool(1)
+    const node = pool.nodes[0]!
+    expect((await node.remoteStats()).connections).toBe(1)
+    await pool.handles[0]!.remove()
+    await waitFor(async () => (await node.remoteStats()).connections === 0, {
+      message: 'the removed worker closed its target',
+    })
+
+    const pair = await startPair()
+    expect((await pair.node.remoteStats()).connections).toBe(1)
+    await pair.main.close()
+    await waitFor(async () => (await pair.node.remoteStats()).connections === 0, {
+      message: 'the worker closed its target',
+    })
+  })
+
   it('close() and remove() take off every listener they added', async () => {
     const count = (target: object) =>
       ['message', 'messageerror', 'error', 'exit', 'close'].reduce(

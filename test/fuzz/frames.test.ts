@@ -58,6 +58,10 @@ function expectWellFormed(frames: Frame[], limits: FrameLimits): void {
         expect(isEventwireErrorCode(frame.code)).toBe(true)
         expect(frame.message.length).toBeLessThanOrEqual(1024 + 96)
         break
+      case 'bye':
+        expect(Number.isSafeInteger(frame.code) && frame.code >= 1000 && frame.code <= 4999).toBe(true)
+        expect(frame.reason.length).toBeLessThanOrEqual(123)
+        break
       default:
         throw new Error(`unknown frame kind ${(frame as { kind: unknown }).kind}`)
     }
@@ -213,6 +217,9 @@ const validFrame: fc.Arbitrary<Frame> = fc.oneof(
       eventType: fc.option(type, { nil: undefined }),
     })
     .map((fields) => ({ kind: 'error' as const, ...fields })),
+  fc
+    .record({ code: fc.integer({ min: 1000, max: 4999 }), reason: fc.string({ maxLength: 123 }) })
+    .map((fields) => ({ kind: 'bye' as const, ...fields })),
 )
 
 /** The value JSON gives back (drops -0 and the like), which is what a JSON link delivers. */
@@ -232,6 +239,7 @@ function encodeWith<W>(
     ping(n: number): W
     pong(n: number): W
     error(code: string, message: string, eventType?: string): W
+    bye(code: number, reason: string): W
   }
   switch (frame.kind) {
     case 'event':
@@ -248,6 +256,8 @@ function encodeWith<W>(
       return c.pong(frame.id)
     case 'error':
       return c.error(frame.code, frame.message, frame.eventType)
+    case 'bye':
+      return c.bye(frame.code, frame.reason)
   }
 }
 

@@ -155,8 +155,15 @@ describe.each(RUNTIMES)('$name', (runtime) => {
     await waitFor(() => noHello.closeCode() !== undefined, { timeoutMs: 5_000, message: 'closed' })
     expect(noHello.closeCode()).toBe(1002)
     expect(garbage.closeCode()).toBeUndefined()
+    // A bye with a code this runtime's sockets refuse to send (1001): the hub forgets the socket and
+    // closes it normally.
+    const leaving = await raw(url)
+    leaving.socket.send('[4,[0,1,"raw-leaving","spoke"],[2,"to-hub"],[8,1001,"going away"]]')
+    await waitFor(() => leaving.closeCode() !== undefined, { timeoutMs: 5_000, message: 'bye closed' })
+    expect(leaving.closeCode()).toBe(1000)
 
-    // The good spokes are unaffected; the hub holds them and the raw socket that sent garbage.
+    // The good spokes are unaffected; the hub holds them and the raw socket that sent garbage, and
+    // the socket that said bye is gone.
     a.target.dispatchEvent(new CustomEvent('to-hub', { detail: 201 }))
     a.target.dispatchEvent(new CustomEvent('stats-please', { detail: null }))
     await waitFor(() => relayed.length === 201 && stats.length === 1, { timeoutMs: 5_000 })

@@ -3,6 +3,7 @@ import { EventwireError } from '../../../src/core/errors.js'
 import {
   decodeFrames,
   encodeBatch,
+  encodeBye,
   encodeEvent,
   encodeHello,
   encodePing,
@@ -296,17 +297,48 @@ describe('Hub', () => {
     })
   })
 
-  it('close() closes every link with 1001, forgets interest and ignores new links', async () => {
+  it('close() says bye and closes every link with 1001, forgets interest and ignores new links', async () => {
     const { hub, connect } = setup()
     const a = connect('a')
     a.connection.receive(encodeSub('t'))
+    hub.dispatchEvent(new CustomEvent('t', { detail: 'last' }))
     await hub.close()
     expect(a.link.closedWith).toEqual({ code: 1001, reason: 'hub closed' })
+    // The event queued before close() leaves first, then the bye.
+    expect(a.link.frames().slice(-2)).toEqual([
+      { kind: 'event', type: 't', origin: hub.nodeId, detail: 'last', hops: 0 },
+      { kind: 'bye', code: 1001, reason: 'hub closed' },
+    ])
     expect(hub.remoteTypes()).toEqual([])
     const late = new RecordingLink()
     hub.accept(late)
     expect(late.closedWith?.code).toBe(1001)
     await hub.close()
+  })
+
+  it('a bye from a spoke drops its interest at once, reports the code it gave and closes its link normally', async () => {
+    const { hub, connect, disconnections, errors } = setup()
+    const leaving = connect('leaving')
+    const staying = connect('staying')
+    const heard: unknown[] = []
+    hub.addEventListener('t', (event) => heard.push(event.detail))
+    leaving.connection.receive(encodeSub('t'))
+    staying.connection.receive(encodeSub('t'))
+    leaving.connection.receive(
+      encodeBatch([encodeEvent('t', 'leaving', 'last words', jsonSerializer), encodeBye(1001, 'going away')]),
+    )
+    expect(heard).toEqual(['last words'])
+    expect(leaving.link.closedWith).toEqual({ code: 1000, reason: 'bye' })
+    expect(disconnections).toEqual([{ code: 1001, reason: 'going away' }])
+    expect(hub.stats().connections).toBe(1)
+    hub.dispatchEvent(new CustomEvent('t', { detail: 'after' }))
+    await nextTask()
+    expect(leaving.link.events()).toEqual([])
+    expect(staying.link.events()).toEqual(['last words', 'after'])
+    // The link is gone: anything the platform still delivers is ignored.
+    leaving.connection.receive(encodeEvent('t', 'leaving', 'too late', jsonSerializer))
+    expect(heard).toEqual(['last words', 'after'])
+    expect(errors).toEqual([])
   })
 
   it('throws ERR_SERIALIZE from dispatchEvent and delivers nothing when a subscriber exists', async () => {
