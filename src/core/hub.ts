@@ -5,8 +5,8 @@ import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
 import { eventHops, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
-  CLOSE_NORMAL,
   CLOSE_HEARTBEAT_TIMEOUT,
+  CLOSE_NORMAL,
   CLOSE_POLICY_VIOLATION,
   CLOSE_PROTOCOL_ERROR,
   CLOSE_TOO_LARGE,
