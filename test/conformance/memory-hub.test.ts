@@ -3,58 +3,33 @@ import {
   createCloneCodec,
   createMemoryConnector,
   createMemoryPair,
+  type FrameCodec,
   Hub,
-  type MemoryConnector,
   Spoke,
   type TypedEvent,
 } from '../../src/index.js'
-import { describeConformance } from '../../src/testing/index.js'
-
-const fast = { initialDelayMs: 10, maxDelayMs: 50 }
-
-/** Severs a connector's link; both ends have seen the close once the next macrotask ran. */
-async function sever(
-  connector: MemoryConnector<never> | MemoryConnector<string> | MemoryConnector<CloneFrame>,
-) {
-  connector.sever()
-  await new Promise((resolve) => setImmediate(resolve))
-}
+import {
+  type ConformanceTopology,
+  describeConformance,
+  type TopologyContext,
+} from '../../src/testing/index.js'
 
 // The core Hub and Spoke over in-memory links (one macrotask per hop): the hub/spoke logic proven before
 // any network transport. The hub is node 0, then the spokes.
-// Each spoke has its own connector, so an interruption severs one spoke's link.
-describeConformance(
-  'core hub with three in-memory spokes',
-  async ({ nodeCount, onError }) => {
-    const hub = new Hub({ onError })
-    const connectors = Array.from({ length: Math.max(3, nodeCount - 1) }, () => createMemoryConnector(hub))
-    const spokes = connectors.map(
-      (connector) =>
-        new Spoke({ connect: connector.connect, onError, heartbeatIntervalMs: 0, reconnect: fast }),
-    )
-    await Promise.all(spokes.map((spoke) => spoke.ready))
-    return {
-      nodes: [hub, ...spokes],
-      interrupt: (index) => sever(connectors[index - 1]!),
-      close: async () => {
-        await Promise.all(spokes.map((spoke) => spoke.close()))
-        await hub.close()
-      },
-    }
-  },
-  { interruptible: [1, 2] },
-)
 
-// The same hub and spokes speaking structured-clone frames (the worker transports' codec).
-describeConformance(
-  'core hub with three in-memory spokes, clone codec',
-  async ({ nodeCount, onError }) => {
-    const codec = createCloneCodec()
-    const hub = new Hub<TypedEvent, CloneFrame>({ onError, codec })
+const fast = { initialDelayMs: 10, maxDelayMs: 50 }
+
+/**
+ * A core hub and three spokes over in-memory links, with the text codec (the default) or another one.
+ * Each spoke has its own connector, so an interruption severs one spoke's link.
+ */
+function memoryHub<W>(codec?: FrameCodec<W>) {
+  return async ({ nodeCount, onError }: TopologyContext): Promise<ConformanceTopology> => {
+    const hub = new Hub<TypedEvent, W>({ onError, codec })
     const connectors = Array.from({ length: Math.max(3, nodeCount - 1) }, () => createMemoryConnector(hub))
     const spokes = connectors.map(
       (connector) =>
-        new Spoke<TypedEvent, CloneFrame>({
+        new Spoke<TypedEvent, W>({
           connect: connector.connect,
           codec,
           onError,
@@ -65,15 +40,25 @@ describeConformance(
     await Promise.all(spokes.map((spoke) => spoke.ready))
     return {
       nodes: [hub, ...spokes],
-      interrupt: (index) => sever(connectors[index - 1]!),
+      interrupt: async (index) => {
+        connectors[index - 1]!.sever()
+        // Both ends have seen the close once the next macrotask ran.
+        await new Promise((resolve) => setImmediate(resolve))
+      },
       close: async () => {
         await Promise.all(spokes.map((spoke) => spoke.close()))
         await hub.close()
       },
     }
-  },
-  { interruptible: [1, 2] },
-)
+  }
+}
+
+describeConformance('core hub with three in-memory spokes', memoryHub(), { interruptible: [1, 2] })
+
+// The same hub and spokes speaking structured-clone frames (the worker transports' codec).
+describeConformance('core hub with three in-memory spokes, clone codec', memoryHub(createCloneCodec()), {
+  interruptible: [1, 2],
+})
 
 // Two peers linked directly (both `peer: true`), each routing by the other's interest: the shape of a
 // MessagePort pair.

@@ -97,14 +97,20 @@ describe('redis faults', () => {
     await waitFor(() => publishClient.status !== 'ready', { timeoutMs: 5_000 })
   }
 
+  /** `a` dispatches; `b` records the details of `type`. Both are ready and `b`'s interest is on Redis. */
+  async function pairOn(type: string, options: Partial<RedisEventTargetOptions> = {}) {
+    const a = peer('fault:', { publishClient: client(), subscribeClient: client() }, options)
+    const b = peer()
+    const seen: unknown[] = []
+    b.target.addEventListener(type, (event) => seen.push(event.detail))
+    await Promise.all([a.target.ready, b.target.flush()])
+    return { a, seen }
+  }
+
   it('keeps dispatch order across a publish reconnect, also for events dispatched during its handshake', async () => {
     // ioredis writes a PUBLISH issued between 'connect' and 'ready' (PUBLISH is allowed while Redis
     // loads) straight to the socket, ahead of its offline queue: the target holds its own events instead.
-    const a = peer()
-    const b = peer()
-    const seen: number[] = []
-    b.target.addEventListener('seq', (event) => seen.push(event.detail as number))
-    await Promise.all([a.target.ready, b.target.flush()])
+    const { a, seen } = await pairOn('seq')
     await killPublishConnection(a.publishClient)
     for (const n of [1, 2, 3]) a.target.dispatchEvent(new CustomEvent('seq', { detail: n }))
     await once(a.publishClient, 'connect')
@@ -119,11 +125,7 @@ describe('redis faults', () => {
   })
 
   it('flush() waits for events held while the publish client is down, then they are delivered', async () => {
-    const a = peer()
-    const b = peer()
-    const seen: number[] = []
-    b.target.addEventListener('held', (event) => seen.push(event.detail as number))
-    await Promise.all([a.target.ready, b.target.flush()])
+    const { a, seen } = await pairOn('held')
     await killPublishConnection(a.publishClient)
     for (let n = 1; n <= 100; n++) a.target.dispatchEvent(new CustomEvent('held', { detail: n }))
     await a.target.flush()
@@ -133,11 +135,7 @@ describe('redis faults', () => {
   })
 
   it('past offlineQueueSize drops the oldest held events, counts them and reports ERR_OVERFLOW once', async () => {
-    const a = peer('fault:', { publishClient: client(), subscribeClient: client() }, { offlineQueueSize: 3 })
-    const b = peer()
-    const seen: number[] = []
-    b.target.addEventListener('bounded', (event) => seen.push(event.detail as number))
-    await Promise.all([a.target.ready, b.target.flush()])
+    const { a, seen } = await pairOn('bounded', { offlineQueueSize: 3 })
     await killPublishConnection(a.publishClient)
     // Two ticks, so the bound is applied to a queue that already holds events.
     for (const n of [1, 2, 3, 4]) a.target.dispatchEvent(new CustomEvent('bounded', { detail: n }))
@@ -153,11 +151,7 @@ describe('redis faults', () => {
   })
 
   it('offlineQueueSize 0 drops what is dispatched while the publish client is down, and nothing after', async () => {
-    const a = peer('fault:', { publishClient: client(), subscribeClient: client() }, { offlineQueueSize: 0 })
-    const b = peer()
-    const seen: string[] = []
-    b.target.addEventListener('strict', (event) => seen.push(event.detail as string))
-    await Promise.all([a.target.ready, b.target.flush()])
+    const { a, seen } = await pairOn('strict', { offlineQueueSize: 0 })
     await killPublishConnection(a.publishClient)
     a.target.dispatchEvent(new CustomEvent('strict', { detail: 'while down' }))
     await once(a.publishClient, 'ready')
