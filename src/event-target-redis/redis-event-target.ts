@@ -103,6 +103,9 @@ class RedisTarget<TEvent extends TypedEvent>
    */
   #isSubscriberReady: boolean
   #whenSubscriberReady: Promise<void> | undefined
+  /** Rejects with ERR_CLOSED on close(), so a flush waiting for a connection does not wait forever. */
+  readonly #closing: Promise<never>
+  #rejectClosing: (error: EventwireError) => void = () => {}
   /** Types subscribed on the current connection, so a removal while it is down can be sent later. */
   readonly #subscribed = new Set<string>()
   readonly #leaveWhenReady = new Set<string>()
@@ -140,6 +143,10 @@ class RedisTarget<TEvent extends TypedEvent>
       invalidOption('nodeId', 'a non-empty string', opts.nodeId)
     }
     this.nodeId = opts.nodeId ?? createNodeId()
+    this.#closing = new Promise<never>((_resolve, reject) => {
+      this.#rejectClosing = reject
+    })
+    this.#closing.catch(() => {})
 
     this.#listen(
       this.#subscriber,
@@ -203,12 +210,15 @@ class RedisTarget<TEvent extends TypedEvent>
     return !event.defaultPrevented
   }
 
-  /** Resolves once every publish and (un)subscribe issued so far has been answered by Redis. */
+  /**
+   * Resolves once every publish and (un)subscribe issued so far has been answered by Redis. While a client
+   * is down it waits for it; `close()` meanwhile rejects it with ERR_CLOSED.
+   */
   async flush(): Promise<void> {
     this.#publishOutbox()
     // Events held while the publish client is down are published once it is ready again.
     while (this.#held.length > 0 && !this.isClosed) {
-      await whenReady(this.#publisher)
+      await this.#unlessClosed(whenReady(this.#publisher))
       this.#publishOutbox()
     }
     // Interest held back until the subscribe client is ready is part of what a flush waits for.
@@ -216,7 +226,7 @@ class RedisTarget<TEvent extends TypedEvent>
       this.#whenSubscriberReady ??= whenReady(this.#subscriber).finally(() => {
         this.#whenSubscriberReady = undefined
       })
-      await this.#whenSubscriberReady
+      await this.#unlessClosed(this.#whenSubscriberReady)
     }
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
   }
@@ -227,6 +237,7 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#publishOutbox()
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
     this.isClosed = true
+    this.#rejectClosing(new EventwireError('ERR_CLOSED', 'the target closed while flush() waited for Redis'))
     if (this.#held.length > 0) {
       this.#stats.dropped += this.#held.length
       this.reportError(
@@ -446,6 +457,12 @@ class RedisTarget<TEvent extends TypedEvent>
       this.#reportStatus({ type: 'connected' })
       this.#reportStatus({ type: 'gap', since, until: Date.now() })
     })
+  }
+
+  /** Waits for `promise`, or rejects with ERR_CLOSED once the target closes; a late rejection is handled. */
+  #unlessClosed<T>(promise: Promise<T>): Promise<T> {
+    promise.catch(() => {})
+    return Promise.race([promise, this.#closing])
   }
 
   #track(promise: Promise<unknown>): void {

@@ -162,13 +162,19 @@ describe('redis faults', () => {
     expect(a.target.stats()).toMatchObject({ sent: 1, dropped: 1 })
   })
 
-  it('close() while the publish client is down drops the held events, counted, with ERR_CLOSED', async () => {
-    const a = peer()
+  it('close() while the publish client is down drops the held events, counted, and rejects a waiting flush()', async () => {
+    // The publish client stays down for the whole test: its next retry is a minute away.
+    const a = peer('fault:', {
+      publishClient: client({ retryStrategy: () => 60_000 }),
+      subscribeClient: client(),
+    })
     await a.target.ready
     await killPublishConnection(a.publishClient)
     a.target.dispatchEvent(new CustomEvent('late', { detail: 1 }))
     a.target.dispatchEvent(new CustomEvent('late', { detail: 2 }))
+    const flushing = a.target.flush()
     await a.target.close()
+    await expect(flushing).rejects.toMatchObject({ code: 'ERR_CLOSED' })
     expect(a.target.stats().dropped).toBe(2)
     expect(a.errors.map((error) => error.code)).toContain('ERR_CLOSED')
   })
