@@ -41,7 +41,13 @@ export function socketLink(socket: {
       try {
         socket.close(code, reason)
       } catch {
-        // Already closing: the close event reports the end.
+        // A web-standard socket takes only 1000 and 3000-4999 from scripts (the bye frame carries the
+        // real code); a socket already closing may throw too.
+        try {
+          socket.close()
+        } catch {
+          // Already closing: the close event reports the end.
+        }
       }
     },
     bufferedBytes: () => socket.bufferedAmount,

@@ -177,7 +177,9 @@ function wsContextLink(ws: WSContext<unknown>) {
       try {
         ws.close(code, reason)
       } catch {
-        // Already closing, or a code this runtime's socket refuses: the close event reports the end.
+        // The WebSocket API refuses codes other than 1000 and 3000-4999 from scripts, and a runtime's
+        // socket may follow it; the bye frame has told the spoke the real code.
+        ws.close()
       }
     },
     bufferedBytes: () => raw?.bufferedAmount ?? raw?.getBufferedAmount?.() ?? 0,

@@ -173,12 +173,23 @@ describe.each(RUNTIMES)('$name', (runtime) => {
       remoteTypes: ['from-hub', 'stats', 'to-hub'],
     })
 
-    // The hub process dies: both spokes notice.
-    await hubProcess.kill()
+    // close() on the hub: each spoke is told why (a bye with 1001) and every socket really closes.
+    a.target.dispatchEvent(new CustomEvent('close-please', { detail: null }))
     await waitFor(
       () => [a, b].every((spoke) => spoke.statuses.some((status) => status.type === 'disconnected')),
-      { timeoutMs: 5_000, message: 'both spokes saw the hub go' },
+      { timeoutMs: 5_000, message: 'both spokes saw the hub close' },
     )
+    for (const spoke of [a, b]) {
+      expect(spoke.statuses.find((status) => status.type === 'disconnected')).toMatchObject({
+        error: { message: 'link closed (1001)' },
+      })
+    }
+    await waitFor(() => garbage.closeCode() !== undefined, {
+      timeoutMs: 5_000,
+      message: 'the raw socket closed',
+    })
+    expect(garbage.frames.at(-1)).toEqual([8, 1001, 'hub closed'])
+    await hubProcess.kill()
   }, 30_000)
 
   it('runs the client on the platform WebSocket: echoes in order, and reconnects, resubscribes and reports a gap when the hub restarts', async () => {
