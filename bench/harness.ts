@@ -198,3 +198,84 @@ export async function pacedThroughput(pair: SendReceivePair, chunk: number): Pro
     check: (total) => expectCount(pair.name, received, total),
   }
 }
+
+export interface Percentiles {
+  p50: number
+  p99: number
+}
+
+/** p50 and p99 of a list of samples (sorts it in place). */
+export function percentiles(list: number[]): Percentiles {
+  const sorted = list.sort((x, y) => x - y)
+  return { p50: median(sorted), p99: sorted[Math.floor(sorted.length * 0.99)]! }
+}
+
+/** One contender of a latency run: stamps each sample when it sends it and reports the stamp on arrival. */
+export interface LatencyProbe {
+  readonly name: string
+  /** Registers the callback for every sample that arrives, with its `sentAt`; may resolve once subscribed. */
+  onArrival(callback: (sentAt: number) => void): void | Promise<void>
+  /** Sends one sample stamped `sentAt` (`performance.now()`, or another clock both ends share). */
+  send(sentAt: number): void
+}
+
+export interface LatencyOptions {
+  /** Recorded samples per contender. */
+  samples: number
+  /**
+   * 0: each sample waits for the previous one's arrival (unloaded); otherwise one sample per contender
+   * every `intervalMs` (a moderate steady rate). @default 0
+   */
+  intervalMs?: number
+  /**
+   * Samples per contender sent first and not recorded: the first few dozen of any contender wait for the
+   * JIT and first-use allocations, and 20 slow ones in 1,000 are the whole p99. @default 200
+   */
+  warmup?: number
+}
+
+/**
+ * Latency percentiles per contender, interleaved sample by sample (the order flips every sample) so that
+ * the contenders share the machine's moment. Checks that every contender got every sample.
+ */
+export async function interleavedLatency(
+  probes: readonly LatencyProbe[],
+  options: LatencyOptions,
+): Promise<Percentiles[]> {
+  const warmup = options.warmup ?? 200
+  const intervalMs = options.intervalMs ?? 0
+  const total = warmup + options.samples
+  const samples = probes.map(() => [] as number[])
+  const arrivals = probes.map(() => 0)
+  let wake: (() => void) | undefined
+  await Promise.all(
+    probes.map((probe, index) =>
+      probe.onArrival((sentAt) => {
+        const elapsed = performance.now() - sentAt
+        if (arrivals[index]!++ >= warmup) samples[index]!.push(elapsed)
+        wake?.()
+      }),
+    ),
+  )
+  for (let n = 0; n < total; n++) {
+    const order = n % 2 === 0 ? probes : [...probes].reverse()
+    for (const probe of order) {
+      const index = probes.indexOf(probe)
+      const before = arrivals[index]!
+      const arrived = new Promise<void>((resolve) => {
+        wake = () => arrivals[index]! > before && resolve()
+      })
+      probe.send(performance.now())
+      if (intervalMs === 0) await arrived
+    }
+    if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+  await waitFor(() => arrivals.every((count) => count === total), {
+    timeoutMs: 10_000,
+    message: 'every latency sample arrived',
+  })
+  probes.forEach((probe, index) => {
+    expectCount(`${probe.name} latency samples`, samples[index]!.length, options.samples)
+  })
+  return samples.map(percentiles)
+}

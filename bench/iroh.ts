@@ -21,7 +21,7 @@ import {
 } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { alpnBytes, bindHubEndpoint, bindLoopbackEndpoint, loopbackAddr } from '../test/support/iroh.js'
-import { compare, median, pacedThroughput, type SendReceivePair } from './harness.js'
+import { compare, interleavedLatency, pacedThroughput, type SendReceivePair } from './harness.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
@@ -231,39 +231,6 @@ async function rawIrohRoundTrip(): Promise<RoundTrip> {
   }
 }
 
-/**
- * Round-trip percentiles per contender, interleaved sample by sample. `intervalMs` 0: each ping waits for
- * the previous pong (unloaded); otherwise one ping per contender every `intervalMs` (a moderate rate).
- */
-async function latency(trips: RoundTrip[], count: number, intervalMs: number) {
-  const samples = trips.map(() => [] as number[])
-  let wake: (() => void) | undefined
-  trips.forEach((trip, index) => {
-    trip.onPong((t) => {
-      samples[index]!.push(performance.now() - t)
-      wake?.()
-    })
-  })
-  for (let n = 0; n < count; n++) {
-    const order = n % 2 === 0 ? trips : [...trips].reverse()
-    for (const trip of order) {
-      const index = trips.indexOf(trip)
-      const before = samples[index]!.length
-      const answered = new Promise<void>((resolve) => {
-        wake = () => samples[index]!.length > before && resolve()
-      })
-      trip.ping(performance.now())
-      if (intervalMs === 0) await answered
-    }
-    if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-  await waitFor(() => samples.every((list) => list.length === count), { timeoutMs: 10_000 })
-  return samples.map((list) => {
-    const sorted = list.sort((x, y) => x - y)
-    return { p50: median(sorted), p99: sorted[Math.floor(sorted.length * 0.99)]! }
-  })
-}
-
 /** What the binding costs on the JS thread: the figures the transport's design rests on. */
 async function bindingCosts(): Promise<void> {
   const hubEndpoint = await bindHubEndpoint()
@@ -372,7 +339,10 @@ export async function run(): Promise<void> {
     ['moderate (1 ping / ms)', 2_000, 1],
   ] as const) {
     const trips = [await irohRoundTrip(), await rawIrohRoundTrip(), await webSocketRoundTrip()]
-    const results = await latency(trips, count, intervalMs)
+    const results = await interleavedLatency(
+      trips.map((trip) => ({ name: trip.name, onArrival: trip.onPong, send: trip.ping })),
+      { samples: count, intervalMs },
+    )
     const cells = trips.map(
       (trip, i) => `${trip.name} ${results[i]!.p50.toFixed(3)} / ${results[i]!.p99.toFixed(3)}`,
     )

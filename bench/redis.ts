@@ -11,7 +11,13 @@ import { Redis } from 'ioredis'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
-import { compare, median, pacedThroughput, type SendReceivePair } from './harness.js'
+import {
+  compare,
+  interleavedLatency,
+  type LatencyProbe,
+  pacedThroughput,
+  type SendReceivePair,
+} from './harness.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
@@ -86,45 +92,14 @@ async function graphqlRedisPair(port: number): Promise<Pair> {
   }
 }
 
-interface Percentiles {
-  p50: number
-  p99: number
-}
-
-/**
- * Latency percentiles per pair, contenders interleaved sample by sample so that they share the machine's
- * moment. `intervalMs` 0: each event waits for the previous one's delivery (unloaded); otherwise one event
- * per pair every `intervalMs` (a moderate steady rate).
- */
-async function latency(pairs: Pair[], count: number, intervalMs: number): Promise<Percentiles[]> {
-  const samples = pairs.map(() => [] as number[])
-  let wake: (() => void) | undefined
-  await Promise.all(
-    pairs.map((pair, index) =>
-      pair.onReceive((detail) => {
-        samples[index]!.push(performance.now() - detail.t)
-        wake?.()
-      }),
-    ),
-  )
-  for (let n = 0; n < count; n++) {
-    const order = n % 2 === 0 ? pairs : [...pairs].reverse()
-    for (const pair of order) {
-      const index = pairs.indexOf(pair)
-      const before = samples[index]!.length
-      const delivered = new Promise<void>((resolve) => {
-        wake = () => samples[index]!.length > before && resolve()
-      })
-      pair.send({ n, t: performance.now() })
-      if (intervalMs === 0) await delivered
-    }
-    if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs))
+/** A pair as a latency probe: the detail carries the send stamp. */
+function probe(pair: Pair): LatencyProbe {
+  let n = 0
+  return {
+    name: pair.name,
+    onArrival: (callback) => pair.onReceive((detail) => callback(detail.t)),
+    send: (sentAt) => pair.send({ n: n++, t: sentAt }),
   }
-  await waitFor(() => samples.every((list) => list.length === count), { timeoutMs: 10_000 })
-  return samples.map((list) => {
-    const sorted = list.sort((x, y) => x - y)
-    return { p50: median(sorted), p99: sorted[Math.floor(sorted.length * 0.99)]! }
-  })
 }
 
 const makers = [oursPair, yogaPair, graphqlRedisPair]
@@ -152,7 +127,7 @@ export async function run(): Promise<void> {
       ['moderate (1 event / ms)', 2_000, 1],
     ] as const) {
       const latencyPairs = await Promise.all(makers.map((make) => make(server.port)))
-      const results = await latency(latencyPairs, count, intervalMs)
+      const results = await interleavedLatency(latencyPairs.map(probe), { samples: count, intervalMs })
       const cells = latencyPairs.map(
         (pair, i) => `${pair.name} ${results[i]!.p50.toFixed(3)} / ${results[i]!.p99.toFixed(3)}`,
       )

@@ -24,7 +24,7 @@ import {
 } from '../src/event-target-websocket-server/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
-import { type Contender, compare, expectCount, median } from './harness.js'
+import { type Contender, compare, expectCount, interleavedLatency } from './harness.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
@@ -388,38 +388,32 @@ async function latency(samples: number): Promise<void> {
   const [spoke] = await spokes(mine.url, 1)
   const theirs = await startSocketIo()
   const [client] = await socketIoClients(theirs, 1)
-  let wake: (() => void) | undefined
-  const ourTimes: number[] = []
-  const ioTimes: number[] = []
-  spoke!.addEventListener('sample', (event) => {
-    ourTimes.push(performance.now() - (event.detail as number))
-    wake?.()
-  })
-  await spoke!.flush()
-  client!.on('sample', (sentAt) => {
-    ioTimes.push(performance.now() - sentAt)
-    wake?.()
-  })
-  for (let i = 0; i < samples; i++) {
-    const order = i % 2 === 0 ? ['ours', 'theirs'] : ['theirs', 'ours']
-    for (const who of order) {
-      const arrived = new Promise<void>((resolve) => {
-        wake = resolve
-      })
-      if (who === 'ours') mine.hub.dispatchEvent(new CustomEvent('sample', { detail: performance.now() }))
-      else theirs.io.emit('sample', performance.now())
-      await arrived
-    }
-  }
-  expectCount('eventwire latency samples', ourTimes.length, samples)
-  expectCount('Socket.IO latency samples', ioTimes.length, samples)
-  const p = (list: number[], q: number) => [...list].sort((a, b) => a - b)[Math.floor(list.length * q)]!
-  console.log(
-    `\nsocket.io: unloaded one-way latency hub -> client, ms (${samples} samples each, interleaved)`,
+  const [ourTimes, ioTimes] = await interleavedLatency(
+    [
+      {
+        name: 'eventwire hub',
+        onArrival: async (callback) => {
+          spoke!.addEventListener('sample', (event) => callback(event.detail as number))
+          await spoke!.flush()
+        },
+        send: (sentAt) => mine.hub.dispatchEvent(new CustomEvent('sample', { detail: sentAt })),
+      },
+      {
+        name: 'Socket.IO',
+        onArrival: (callback) => {
+          client!.on('sample', callback)
+        },
+        send: (sentAt) => theirs.io.emit('sample', sentAt),
+      },
+    ],
+    { samples },
   )
-  console.log(`  eventwire hub   p50 ${median(ourTimes).toFixed(3)}   p99 ${p(ourTimes, 0.99).toFixed(3)}`)
-  console.log(`  Socket.IO       p50 ${median(ioTimes).toFixed(3)}   p99 ${p(ioTimes, 0.99).toFixed(3)}`)
-  console.log(`  p50 ratio eventwire / Socket.IO: ${(median(ourTimes) / median(ioTimes)).toFixed(2)}`)
+  console.log(
+    `\nsocket.io: unloaded one-way latency hub -> client, ms (${samples} samples each after warm-up, interleaved)`,
+  )
+  console.log(`  eventwire hub   p50 ${ourTimes!.p50.toFixed(3)}   p99 ${ourTimes!.p99.toFixed(3)}`)
+  console.log(`  Socket.IO       p50 ${ioTimes!.p50.toFixed(3)}   p99 ${ioTimes!.p99.toFixed(3)}`)
+  console.log(`  p50 ratio eventwire / Socket.IO: ${(ourTimes!.p50 / ioTimes!.p50).toFixed(2)}`)
   await spoke!.close()
   await mine.close()
   await closeSocketIo(theirs, [client!])

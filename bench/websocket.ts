@@ -14,7 +14,7 @@ import {
 } from '../src/event-target-websocket-server/index.js'
 import type { NetworkEventTarget, TypedEvent } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
-import { type Contender, collectGarbage, compare, expectCount, median } from './harness.js'
+import { type Contender, collectGarbage, compare, expectCount, interleavedLatency } from './harness.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
@@ -203,35 +203,34 @@ async function ingress() {
 async function latency(samples: number) {
   const mine = await ours(1)
   const theirs = await raw(1)
-  let wake: (() => void) | undefined
-  const ourTimes: number[] = []
-  const rawTimes: number[] = []
-  mine.spokes[0]!.addEventListener('ping', (event) => {
-    ourTimes.push(performance.now() - (event.detail as number))
-    wake?.()
-  })
-  await mine.spokes[0]!.flush()
-  theirs.clients[0]!.on('message', (data) => {
-    rawTimes.push(performance.now() - (JSON.parse(String(data)) as number))
-    wake?.()
-  })
-  for (let i = 0; i < samples; i++) {
-    const order = i % 2 === 0 ? ['ours', 'raw'] : ['raw', 'ours']
-    for (const who of order) {
-      const arrived = new Promise<void>((resolve) => {
-        wake = resolve
-      })
-      if (who === 'ours') mine.hub.dispatchEvent(new CustomEvent('ping', { detail: performance.now() }))
-      else theirs.serverSockets[0]!.send(JSON.stringify(performance.now()))
-      await arrived
-    }
-  }
-  const p = (list: number[], q: number) => [...list].sort((a, b) => a - b)[Math.floor(list.length * q)]!
-  console.log(`\nwebsocket: unloaded one-way latency hub -> spoke, ms (${samples} samples each, interleaved)`)
-  console.log(`  eventwire hub   p50 ${median(ourTimes).toFixed(3)}   p99 ${p(ourTimes, 0.99).toFixed(3)}`)
-  console.log(`  raw ws          p50 ${median(rawTimes).toFixed(3)}   p99 ${p(rawTimes, 0.99).toFixed(3)}`)
+  const spoke = mine.spokes[0]!
+  const [ourTimes, rawTimes] = await interleavedLatency(
+    [
+      {
+        name: 'eventwire hub',
+        onArrival: async (callback) => {
+          spoke.addEventListener('ping', (event) => callback(event.detail as number))
+          await spoke.flush()
+        },
+        send: (sentAt) => mine.hub.dispatchEvent(new CustomEvent('ping', { detail: sentAt })),
+      },
+      {
+        name: 'raw ws',
+        onArrival: (callback) => {
+          theirs.clients[0]!.on('message', (data) => callback(JSON.parse(String(data)) as number))
+        },
+        send: (sentAt) => theirs.serverSockets[0]!.send(JSON.stringify(sentAt)),
+      },
+    ],
+    { samples },
+  )
   console.log(
-    `  p50 ratio eventwire / raw: ${(median(ourTimes) / median(rawTimes)).toFixed(2)} (target within 1.10)`,
+    `\nwebsocket: unloaded one-way latency hub -> spoke, ms (${samples} samples each after warm-up, interleaved)`,
+  )
+  console.log(`  eventwire hub   p50 ${ourTimes!.p50.toFixed(3)}   p99 ${ourTimes!.p99.toFixed(3)}`)
+  console.log(`  raw ws          p50 ${rawTimes!.p50.toFixed(3)}   p99 ${rawTimes!.p99.toFixed(3)}`)
+  console.log(
+    `  p50 ratio eventwire / raw: ${(ourTimes!.p50 / rawTimes!.p50).toFixed(2)} (target within 1.10)`,
   )
   await mine.close()
   await theirs.close()

@@ -19,7 +19,7 @@ import {
 } from '../src/event-target-worker/index.js'
 import { waitFor } from '../src/testing/index.js'
 import type { BenchWorkerSetup } from '../test/support/worker-fixtures/bench-worker.js'
-import { type Contender, compare, expectCount, median } from './harness.js'
+import { type Contender, compare, expectCount, type Percentiles, percentiles } from './harness.js'
 
 /** Events dispatched per task: the burst a busy thread produces between two turns of its event loop. */
 const CHUNK = 100
@@ -228,16 +228,6 @@ async function roundTrips(closables: Closable[]): Promise<RoundTrip[]> {
       onPong: (listener) => rawEcho.worker.on('message', listener),
     },
   ]
-}
-
-interface Percentiles {
-  p50: number
-  p99: number
-}
-
-function percentiles(list: number[]): Percentiles {
-  const sorted = list.sort((x, y) => x - y)
-  return { p50: median(sorted), p99: sorted[Math.floor(sorted.length * 0.99)]! }
 }
 
 /**
