@@ -7,15 +7,12 @@
  * round trips (`CONCURRENCY` in flight through `Promise.all`), and one-way calls main -> worker
  * (`CHUNK` per task, counted by the worker in shared memory). Every answer is checked.
  */
-import { rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
 import * as Comlink from 'comlink'
-import { build } from 'esbuild'
 import { createWorkerEventTarget, type WorkerEventTarget } from '../src/event-target-worker/index.js'
 import { request } from '../src/index.js'
+import { bundleForNode } from '../test/support/bundle.js'
 import {
   type ComlinkWorkerSetup,
   type DoubleService,
@@ -28,22 +25,6 @@ const CONCURRENCY = 100
 /** One-way calls per task: the burst a busy thread produces between two turns of its event loop. */
 const CHUNK = 100
 const nextTask = () => new Promise((resolve) => setImmediate(resolve))
-
-/** Bundles the fixture (TypeScript importing our sources and Comlink) into one .mjs a Worker can load. */
-async function bundle(): Promise<string> {
-  const result = await build({
-    entryPoints: [new URL('../test/support/worker-fixtures/comlink-worker.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-  })
-  const file = join(tmpdir(), `eventwire-bench-comlink-${process.pid}.mjs`)
-  writeFileSync(file, result.outputFiles[0]!.text)
-  return file
-}
 
 interface Spawned {
   worker: Worker
@@ -219,7 +200,10 @@ function oneWay(name: string, side: Side): Contender {
 }
 
 export async function run(): Promise<void> {
-  const script = await bundle()
+  const script = await bundleForNode(
+    new URL('../test/support/worker-fixtures/comlink-worker.ts', import.meta.url),
+    'bench-comlink',
+  )
   const cleanups: Array<() => Promise<unknown>> = []
   try {
     const ours = await eventwireSide(script)
@@ -263,6 +247,5 @@ export async function run(): Promise<void> {
   } finally {
     // Last registered first: each side closes its main end, then the worker's, then stops the worker.
     for (const cleanup of cleanups.reverse()) await cleanup()
-    rmSync(script, { force: true })
   }
 }

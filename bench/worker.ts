@@ -6,18 +6,15 @@
  * (one event at a time): one way, dispatch on main -> the worker's listener (timed on the process-wide
  * monotonic clock both threads read), and the round trip back; ours beside a single raw postMessage.
  */
-import { writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
-import { build } from 'esbuild'
 import {
   createWorkerEventTarget,
   createWorkerHubEventTarget,
   type WorkerEventTarget,
 } from '../src/event-target-worker/index.js'
 import { waitFor } from '../src/testing/index.js'
+import { bundleForNode } from '../test/support/bundle.js'
 import type { BenchWorkerSetup } from '../test/support/worker-fixtures/bench-worker.js'
 import { type Contender, compare, expectCount, type Percentiles, percentiles } from './harness.js'
 
@@ -34,21 +31,13 @@ interface Spawned {
   arrival: BigInt64Array
 }
 
-let scriptFile: string | undefined
+let scriptFile: Promise<string> | undefined
 
-async function script(): Promise<string> {
-  if (scriptFile !== undefined) return scriptFile
-  const result = await build({
-    entryPoints: [new URL('../test/support/worker-fixtures/bench-worker.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-  })
-  scriptFile = join(tmpdir(), `eventwire-bench-worker-${process.pid}.mjs`)
-  writeFileSync(scriptFile, result.outputFiles[0]!.text)
+function script(): Promise<string> {
+  scriptFile ??= bundleForNode(
+    new URL('../test/support/worker-fixtures/bench-worker.ts', import.meta.url),
+    'bench-worker',
+  )
   return scriptFile
 }
 

@@ -21,18 +21,15 @@
  * worker thread cannot load TypeScript.
  */
 
-import { rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
-import { build } from 'esbuild'
 import { EventwireError, type EventwireErrorCode } from '../../src/core/errors.js'
 import { RegistryEventTarget } from '../../src/core/event-target.js'
 import { assertEvent } from '../../src/core/registry.js'
 import { createStats } from '../../src/core/report.js'
 import type { EventwireStats, TypedEvent } from '../../src/core/types.js'
 import type { ConformanceNode } from '../../src/testing/index.js'
+import { bundleForNode } from './bundle.js'
 
 /** What the worker is given at start (`workerData`). */
 export interface WorkerSetup {
@@ -78,22 +75,9 @@ export interface WorkerNodeOptions {
 
 let script: Promise<string> | undefined
 
-/** Bundles the worker script once per process into a temporary .mjs, removed at exit. */
+/** Bundles the worker script once per process (see bundleForNode). */
 function workerScript(): Promise<string> {
-  script ??= build({
-    entryPoints: [new URL('./worker-fixtures/node-worker.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-  }).then((result) => {
-    const file = join(tmpdir(), `eventwire-node-worker-${process.pid}-${Date.now()}.mjs`)
-    writeFileSync(file, result.outputFiles[0]!.text)
-    process.once('exit', () => rmSync(file, { force: true }))
-    return file
-  })
+  script ??= bundleForNode(new URL('./worker-fixtures/node-worker.ts', import.meta.url), 'node-worker')
   return script
 }
 
