@@ -378,7 +378,9 @@ async function scaleOut(): Promise<void> {
   await Promise.all(hubs.map((h) => h.close()))
   await closeSocketIo(servers[0], [sender!])
   await closeSocketIo(servers[1], [receiver!])
-  for (const client of redisClients) client.disconnect()
+  // QUIT, not disconnect(): the adapter's close leaves commands in flight (its UNSUBSCRIBEs), and
+  // disconnect() would reject them where nobody listens.
+  await Promise.all(redisClients.map((client) => client.quit().catch(() => 'closed')))
   await redis.stop()
 }
 
