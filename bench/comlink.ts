@@ -18,7 +18,7 @@ import {
   type DoubleService,
   nodeEndpoint,
 } from '../test/support/worker-fixtures/comlink-worker.js'
-import { type Contender, compare, expectCount } from './harness.js'
+import { type Contender, compare, expectCount, untilCounted } from './harness.js'
 
 /** Requests in flight at once in the concurrent comparison: a page of lookups fired together. */
 const CONCURRENCY = 100
@@ -49,20 +49,6 @@ async function spawn(
   attach(worker)
   await new Promise<void>((resolve) => port1.once('message', () => resolve()))
   return { worker, control: port1, counter: new Int32Array(shared) }
-}
-
-/** Resolves when the worker has counted up to `target` ticks (it says so on its control port). */
-function untilCounted(spawned: Spawned, target: number): Promise<void> {
-  Atomics.store(spawned.counter, 1, target)
-  if (Atomics.load(spawned.counter, 0) >= target) return Promise.resolve()
-  return new Promise((resolve) => {
-    const onCount = (count: unknown) => {
-      if (typeof count !== 'number' || count < target) return
-      spawned.control.off('message', onCount)
-      resolve()
-    }
-    spawned.control.on('message', onCount)
-  })
 }
 
 /** Asks the worker to close its side (our target; nothing for Comlink) and waits for its answer. */

@@ -279,3 +279,27 @@ export async function interleavedLatency(
   })
   return samples.map(percentiles)
 }
+
+/** A worker that counts what it received in shared memory and reports reaching a target on a port. */
+export interface CountingWorker {
+  /** [received so far, target]: the worker counts into 0 and posts its count once it reaches 1. */
+  readonly counter: Int32Array
+  readonly control: {
+    on(event: 'message', listener: (value: unknown) => void): unknown
+    off(event: 'message', listener: (value: unknown) => void): unknown
+  }
+}
+
+/** Sets the worker's target and resolves once it has counted up to it. */
+export function untilCounted(worker: CountingWorker, target: number): Promise<void> {
+  Atomics.store(worker.counter, 1, target)
+  if (Atomics.load(worker.counter, 0) >= target) return Promise.resolve()
+  return new Promise((resolve) => {
+    const onCount = (count: unknown) => {
+      if (typeof count !== 'number' || count < target) return
+      worker.control.off('message', onCount)
+      resolve()
+    }
+    worker.control.on('message', onCount)
+  })
+}

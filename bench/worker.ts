@@ -16,7 +16,14 @@ import {
 import { waitFor } from '../src/testing/index.js'
 import { bundleForNode } from '../test/support/bundle.js'
 import type { BenchWorkerSetup } from '../test/support/worker-fixtures/bench-worker.js'
-import { type Contender, compare, expectCount, type Percentiles, percentiles } from './harness.js'
+import {
+  type Contender,
+  compare,
+  expectCount,
+  type Percentiles,
+  percentiles,
+  untilCounted,
+} from './harness.js'
 
 /** Events dispatched per task: the burst a busy thread produces between two turns of its event loop. */
 const CHUNK = 100
@@ -73,20 +80,6 @@ async function spawn(
     counter: new Int32Array(shared, 0, 2),
     arrival: new BigInt64Array(shared, 8, 1),
   }
-}
-
-/** Resolves when the sink has counted up to `target` (it says so on its control port). */
-function untilCounted(sink: Spawned, target: number): Promise<void> {
-  Atomics.store(sink.counter, 1, target)
-  if (Atomics.load(sink.counter, 0) >= target) return Promise.resolve()
-  return new Promise((resolve) => {
-    const onDone = (count: number) => {
-      if (count < target) return
-      sink.control.off('message', onDone)
-      resolve()
-    }
-    sink.control.on('message', onDone)
-  })
 }
 
 const detailOf = (n: number) => ({ id: n, name: 'order', total: 42.5 })
