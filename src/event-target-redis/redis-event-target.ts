@@ -337,7 +337,7 @@ class RedisTarget<TEvent extends TypedEvent>
   #publish(channel: string, message: string, events: number): void {
     const publishing = this.#isSharded
       ? this.#publisher.spublish(channel, message)
-      : this.#publisher.publish(channel, message)
+      : classicPublisher(this.#publisher, channel).publish(channel, message)
     this.#track(
       publishing.then(
         () => {
@@ -486,6 +486,39 @@ class RedisTarget<TEvent extends TypedEvent>
     }
     return name
   }
+}
+
+/**
+ * The client that runs a classic PUBLISH on `channel`. A `Cluster` sends a command without a key to a
+ * random node, and the cluster bus does not keep order between messages published on different nodes,
+ * so two PUBLISHes of one channel could arrive swapped. Every PUBLISH of a channel goes to the same
+ * master instead, picked by a hash of the channel among the masters ordered by address (the choice moves
+ * only when the masters change).
+ */
+function classicPublisher(client: RedisClient, channel: string): Pick<Redis, 'publish'> {
+  if (!isCluster(client)) return client
+  const masters = client.nodes('master')
+  if (masters.length === 0) return client
+  if (masters.length > 1) masters.sort((a, b) => nodeAddress(a).localeCompare(nodeAddress(b)))
+  return masters[hashString(channel) % masters.length]!
+}
+
+function isCluster(client: RedisClient): client is Cluster {
+  return client.isCluster === true
+}
+
+function nodeAddress(node: Redis): string {
+  return `${node.options.host ?? ''}:${node.options.port ?? ''}`
+}
+
+/** FNV-1a, 32 bits: cheap and stable, which is all a node choice needs. */
+function hashString(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
 }
 
 function appendFrame(outbox: Map<string, string[]>, channel: string, frame: string): void {

@@ -69,4 +69,36 @@ describe('redis cluster: which pub/sub each mode uses', () => {
       }
     })
   }
+
+  it('classic mode sends every PUBLISH of a channel to one master, so the cluster bus cannot reorder them', async () => {
+    // A Cluster sends a command without a key to a random node; messages published on different nodes
+    // may reach a subscriber swapped. Counted per node with INFO commandstats.
+    const publishCounts = async () =>
+      Promise.all(
+        cluster.nodes.map(async (node) => {
+          const line = (await node.cli('INFO', 'commandstats'))
+            .split('\n')
+            .find((l) => l.startsWith('cmdstat_publish:'))
+          return line === undefined ? 0 : Number(/calls=(\d+)/.exec(line)![1])
+        }),
+      )
+    const publishClient = new Cluster(cluster.startupNodes)
+    const subscribeClient = new Cluster(cluster.startupNodes)
+    const target = createRedisEventTarget({ publishClient, subscribeClient, prefix: 'pinned:' })
+    try {
+      await target.ready
+      const before = await publishCounts()
+      for (let n = 0; n < 30; n++) {
+        target.dispatchEvent(new CustomEvent('order', { detail: n }))
+        await target.flush() // one PUBLISH per flush
+      }
+      const after = await publishCounts()
+      const grown = after.map((count, i) => count - before[i]!)
+      expect(grown.filter((delta) => delta > 0)).toEqual([30])
+    } finally {
+      await target.close()
+      publishClient.disconnect()
+      subscribeClient.disconnect()
+    }
+  })
 })
