@@ -17,6 +17,14 @@ export const FRAME_ERROR = 5
 export const FRAME_PING = 6
 export const FRAME_PONG = 7
 export const FRAME_BYE = 8
+/**
+ * Several events of one type and origin in a row, one detail each: `[9, type, origin, hops, d1, d2, …]`.
+ * Sent only to a node whose hello lists the `run` feature; decoded into event frames.
+ */
+export const FRAME_RUN = 9
+
+/** Optional abilities a node lists in its hello; a sender uses one only if the other side lists it. */
+export type Feature = 'run'
 
 /**
  * What a node says it is in its hello: a `hub` routes by interest; a `spoke` sends every event to its hub;
@@ -28,7 +36,14 @@ export type NodeRole = 'hub' | 'spoke' | 'peer'
 const ROLES: ReadonlySet<unknown> = new Set<NodeRole>(['hub', 'spoke', 'peer'])
 
 export type Frame =
-  | { kind: 'hello'; version: number; nodeId: string; role: NodeRole | undefined }
+  | {
+      kind: 'hello'
+      version: number
+      nodeId: string
+      role: NodeRole | undefined
+      /** What the sender can decode beyond the base protocol; unknown names are kept and ignored. */
+      features?: readonly string[]
+    }
   | { kind: 'event'; type: string; origin: string; detail: unknown; hops: number }
   | { kind: 'sub'; type: string }
   | { kind: 'unsub'; type: string }
@@ -61,6 +76,9 @@ const MAX_NODE_ID_LENGTH = 128
 const MAX_ERROR_MESSAGE_LENGTH = 1024
 /** A WebSocket close reason's limit, so a bye's reason fits any link's own close. */
 const MAX_BYE_REASON_LENGTH = 123
+/** Features a hello may list, and the longest name, so a hello stays small whatever a peer sends. */
+const MAX_FEATURES = 16
+const MAX_FEATURE_LENGTH = 32
 /** Bridges an event may have crossed on the wire; bridges cut far earlier (their `hopLimit`). */
 const MAX_HOPS = 255
 
@@ -94,8 +112,12 @@ export function encodeEvent(
   }
 }
 
-export function encodeHello(nodeId: string, role: NodeRole): string {
-  return JSON.stringify([FRAME_HELLO, PROTOCOL_VERSION, nodeId, role])
+export function encodeHello(nodeId: string, role: NodeRole, features: readonly string[] = []): string {
+  return JSON.stringify(
+    features.length > 0
+      ? [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role, features]
+      : [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role],
+  )
 }
 
 export function encodeSub(type: string): string {
@@ -167,6 +189,11 @@ export function decodeFrames(
  */
 export function validateFrames(raw: unknown, limits: FrameLimits, serializer?: Serializer): DecodeResult {
   if (!Array.isArray(raw) || raw.length === 0) return malformed('a frame must be a non-empty array')
+  if (raw[0] === FRAME_RUN) {
+    const frames: Frame[] = []
+    const error = decodeRun(raw, limits, serializer, frames)
+    return error === undefined ? { ok: true, frames } : { ok: false, error }
+  }
   if (raw[0] !== FRAME_BATCH) {
     const frame = decodeOne(raw, limits, serializer)
     return frame instanceof EventwireError ? { ok: false, error: frame } : { ok: true, frames: [frame] }
@@ -176,16 +203,62 @@ export function validateFrames(raw: unknown, limits: FrameLimits, serializer?: S
   if (count > limits.maxBatchFrames) {
     return malformed(`a batch of ${count} frames exceeds maxBatchFrames (${limits.maxBatchFrames})`)
   }
-  const frames: Frame[] = new Array(count)
+  const frames: Frame[] = []
   for (let i = 0; i < count; i++) {
     const item: unknown = raw[i + 1]
     if (!Array.isArray(item) || item.length === 0) return malformed(`batch item ${i} is not a frame`)
     if (item[0] === FRAME_BATCH) return malformed('batch frames cannot be nested')
+    if (item[0] === FRAME_RUN) {
+      const error = decodeRun(item, limits, serializer, frames)
+      if (error !== undefined) return { ok: false, error }
+      continue
+    }
     const frame = decodeOne(item, limits, serializer)
     if (frame instanceof EventwireError) return { ok: false, error: frame }
-    frames[i] = frame
+    frames.push(frame)
+  }
+  // A batch of runs is bounded by the events it carries, not by its items.
+  if (frames.length > limits.maxBatchFrames) {
+    return malformed(`a batch of ${frames.length} events exceeds maxBatchFrames (${limits.maxBatchFrames})`)
   }
   return { ok: true, frames }
+}
+
+/** Appends the event frames of a run to `frames`; returns the error instead when it is not valid. */
+function decodeRun(
+  raw: unknown[],
+  limits: FrameLimits,
+  serializer: Serializer | undefined,
+  frames: Frame[],
+): EventwireError | undefined {
+  const [, type, origin, hops] = raw
+  if (raw.length < 5) return malformedError('a run frame is [9, type, origin, hops, detail, …]')
+  if (!isValidType(type, limits)) return malformedError('run type is not a valid type string')
+  if (!isNodeId(origin)) return malformedError('run origin is not a valid node id')
+  if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
+    return malformedError(`run hops must be an integer from 0 to ${MAX_HOPS}`)
+  }
+  if (frames.length + raw.length - 4 > limits.maxBatchFrames) {
+    return malformedError(
+      `a run of ${raw.length - 4} events exceeds maxBatchFrames (${limits.maxBatchFrames})`,
+    )
+  }
+  for (let i = 4; i < raw.length; i++) {
+    let detail: unknown = raw[i]
+    if (serializer !== undefined) {
+      if (typeof detail !== 'string') return malformedError('run details must be serialized strings')
+      try {
+        detail = serializer.parse(detail)
+      } catch (cause) {
+        return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
+          cause,
+          eventType: type,
+        })
+      }
+    }
+    frames.push({ kind: 'event', type, origin, detail, hops: hops as number })
+  }
+  return undefined
 }
 
 function decodeOne(
@@ -234,15 +307,25 @@ function decodeOne(
     case FRAME_HELLO: {
       const version = raw[1]
       const role = raw[3]
+      const features = raw[4]
       if (
-        (raw.length !== 3 && raw.length !== 4) ||
+        raw.length < 3 ||
+        raw.length > 5 ||
         !Number.isSafeInteger(version) ||
         !isNodeId(raw[2]) ||
-        (raw.length === 4 && !ROLES.has(role))
+        (raw.length >= 4 && !ROLES.has(role)) ||
+        (raw.length === 5 && !isFeatureList(features))
       ) {
-        return malformedError('a hello frame is [0, version, nodeId, role?]')
+        return malformedError('a hello frame is [0, version, nodeId, role?, features?]')
       }
-      return { kind: 'hello', version: version as number, nodeId: raw[2], role: role as NodeRole | undefined }
+      const hello: Frame = {
+        kind: 'hello',
+        version: version as number,
+        nodeId: raw[2],
+        role: role as NodeRole | undefined,
+      }
+      if (raw.length === 5) hello.features = [...(features as string[])]
+      return hello
     }
     case FRAME_ERROR: {
       const [, code, message, eventType] = raw
@@ -284,6 +367,14 @@ function decodeOne(
 
 export function isValidType(type: unknown, limits: FrameLimits = DEFAULT_FRAME_LIMITS): type is string {
   return typeof type === 'string' && type.length > 0 && type.length <= limits.maxTypeLength
+}
+
+function isFeatureList(value: unknown): value is string[] {
+  return (
+    Array.isArray(value) &&
+    value.length <= MAX_FEATURES &&
+    value.every((name) => typeof name === 'string' && name.length > 0 && name.length <= MAX_FEATURE_LENGTH)
+  )
 }
 
 function isNodeId(value: unknown): value is string {

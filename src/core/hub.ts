@@ -676,7 +676,8 @@ class HubPeer<W> implements HubConnection {
     this.stopHandshakeTimer()
     this.#tokens = this.hub.maxPublishRate
     this.#tokensAt = Date.now()
-    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId, 'hub'))
+    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId, 'hub', this.hub.codec.features))
+    if (frame.features?.includes('run') && this.hub.codec.features?.includes('run')) this.writer.enableRuns()
     return true
   }
 

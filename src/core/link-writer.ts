@@ -53,6 +53,8 @@ export class LinkWriter<W = string> {
   #isScheduled = false
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #isClosed = false
+  /** The other side listed `run` in its hello (set by the Hub or Spoke once it has read that hello). */
+  #isRunsEnabled = false
 
   constructor(link: Link<W>, codec: FrameCodec<W>, options: LinkWriterOptions) {
     this.#link = link
@@ -113,7 +115,10 @@ export class LinkWriter<W = string> {
   /** Sends frames[start, end) as one message; if the link refuses it, frame by frame. */
   #send(frames: W[], isEvent: boolean[], start: number, end: number): void {
     if (this.#isClosed) return
-    const message = end - start === 1 ? frames[start]! : this.#codec.batch(frames.slice(start, end))
+    const message =
+      end - start === 1
+        ? frames[start]!
+        : this.#codec.batch(frames.slice(start, end), { runs: this.#isRunsEnabled })
     try {
       this.#link.send(message)
       return
@@ -133,6 +138,11 @@ export class LinkWriter<W = string> {
       this.#retryTimer = undefined
     }
     this.flush()
+  }
+
+  /** The other side reads run frames: batches may carry them from now on. */
+  enableRuns(): void {
+    this.#isRunsEnabled = true
   }
 
   /** Bytes waiting in this queue (not counting the platform buffer). */

@@ -306,7 +306,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#state = 'handshake'
     this.#stats.connections = 1
     this.#lastReceivedAt = Date.now()
-    writer.writeControl(this.#codec.hello(this.nodeId, this.#isPeer ? 'peer' : 'spoke'))
+    writer.writeControl(this.#codec.hello(this.nodeId, this.#isPeer ? 'peer' : 'spoke', this.#codec.features))
     for (const type of this.registry.types()) writer.writeControl(this.#codec.sub(type))
     for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
     this.#handshakePingId = ++this.#nextPingId
@@ -455,6 +455,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         }
         // Only a peer talking to a peer filters: a hub wants every event to route it.
         this.#isRemoteFiltering = this.#isPeer && frame.role === 'peer'
+        if (frame.features?.includes('run') && this.#codec.features?.includes('run'))
+          this.#writer?.enableRuns()
         return
       case 'bye':
         // The other side closed on purpose; a spoke that reconnects comes back with its backoff. Our side

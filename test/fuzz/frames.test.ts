@@ -306,4 +306,32 @@ describe('valid frames round-trip', () => {
     },
     fuzzTimeoutMs(),
   )
+
+  it(
+    'clone codec with runs: events of one type and origin in a row share a run, and validate gives back every frame in order',
+    () => {
+      const codec = createCloneCodec()
+      // A small pool of types and origins, so that runs actually form between the other frames.
+      const repeating = fc
+        .record({
+          type: fc.constantFrom('a', 'b'),
+          origin: fc.constantFrom('x', 'y'),
+          detail: fc.jsonValue({ maxDepth: 2 }),
+          hops: fc.constantFrom(0, 0, 1),
+        })
+        .map(({ detail, ...rest }) => ({ kind: 'event' as const, ...rest, detail: normalize(detail) }))
+      const frame: fc.Arbitrary<Frame> = fc.oneof(validFrame, repeating, repeating, repeating)
+      fc.assert(
+        fc.property(fc.array(frame, { minLength: 2, maxLength: 24 }), (frames) => {
+          const encoded = frames.map((item) => encodeWith<readonly unknown[]>(codec, item))
+          const message = codec.batch(encoded, { runs: true })
+          const result = codec.decode(structuredClone(message))
+          expect(result.ok).toBe(true)
+          if (result.ok) expect(result.frames).toEqual(frames)
+        }),
+        { numRuns: countRuns(fuzzRuns()) },
+      )
+    },
+    fuzzTimeoutMs(),
+  )
 })

@@ -52,6 +52,63 @@ describe('frame codec', () => {
     expect(decodeFrames('[0,1,"n","boss"]').ok).toBe(false)
   })
 
+  it('carries features in a hello, keeps names it does not know, and bounds the list', () => {
+    expect(encodeHello('n', 'peer', ['run'])).toBe('[0,1,"n","peer",["run"]]')
+    expect(frames(encodeHello('n', 'peer', ['run']))).toEqual([
+      { kind: 'hello', version: 1, nodeId: 'n', role: 'peer', features: ['run'] },
+    ])
+    expect(frames('[0,1,"n","hub",["run","later-thing"]]')[0]).toMatchObject({
+      features: ['run', 'later-thing'],
+    })
+    for (const bad of [
+      '[0,1,"n","hub","run"]',
+      '[0,1,"n","hub",[1]]',
+      '[0,1,"n","hub",[""]]',
+      `[0,1,"n","hub",${JSON.stringify(['f'.repeat(33)])}]`,
+      `[0,1,"n","hub",${JSON.stringify(Array.from({ length: 17 }, (_, i) => `f${i}`))}]`,
+      '[0,1,"n","hub",[],"extra"]',
+    ]) {
+      expect(failure(bad).code).toBe('ERR_FRAME_MALFORMED')
+    }
+  })
+
+  it('decodes a run into its events, alone or in a batch, and bounds it by maxBatchFrames', () => {
+    expect(frames('[9,"t","o",0,1,{"a":2},null]')).toEqual([
+      { kind: 'event', type: 't', origin: 'o', detail: 1, hops: 0 },
+      { kind: 'event', type: 't', origin: 'o', detail: { a: 2 }, hops: 0 },
+      { kind: 'event', type: 't', origin: 'o', detail: null, hops: 0 },
+    ])
+    expect(frames('[4,[2,"t"],[9,"t","o",3,"x","y"],[6,1]]').map((frame) => frame.kind)).toEqual([
+      'sub',
+      'event',
+      'event',
+      'ping',
+    ])
+    expect(frames('[9,"t","o",3,"x","y"]')[1]).toMatchObject({ hops: 3, detail: 'y' })
+    for (const bad of [
+      '[9,"t","o",0]',
+      '[9,"","o",0,1]',
+      '[9,"t","",0,1]',
+      '[9,"t","o",-1,1]',
+      '[9,"t","o",256,1]',
+    ]) {
+      expect(failure(bad).code).toBe('ERR_FRAME_MALFORMED')
+    }
+    const tight = { ...DEFAULT_FRAME_LIMITS, maxBatchFrames: 3 }
+    expect(decodeFrames('[9,"t","o",0,1,2,3]', tight).ok).toBe(true)
+    expect(failure('[9,"t","o",0,1,2,3,4]', tight).code).toBe('ERR_FRAME_MALFORMED')
+    expect(failure('[4,[9,"t","o",0,1,2],[9,"t","o",0,3,4]]', tight).code).toBe('ERR_FRAME_MALFORMED')
+    // With a custom serializer, run details are serialized strings like event details.
+    const reversing: Serializer = {
+      stringify: (value) => JSON.stringify(value),
+      parse: (text) => JSON.parse(text),
+    }
+    expect(
+      frames('[9,"t","o",0,"[1]","2"]', reversing).map((frame) => (frame as { detail: unknown }).detail),
+    ).toEqual([[1], 2])
+    expect(decodeFrames('[9,"t","o",0,1]', DEFAULT_FRAME_LIMITS, reversing).ok).toBe(false)
+  })
+
   it('carries an undefined detail as null, like CustomEvent does by default', () => {
     expect(frames(encodeEvent('t', 'o', undefined, jsonSerializer))[0]).toMatchObject({ detail: null })
   })

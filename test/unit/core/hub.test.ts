@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { type CloneFrame, createCloneCodec } from '../../../src/core/codec.js'
 import { EventwireError } from '../../../src/core/errors.js'
 import {
   decodeFrames,
@@ -14,7 +15,7 @@ import {
 import { Hub, type HubOptions } from '../../../src/core/hub.js'
 import type { Link, LinkCloseInfo } from '../../../src/core/link.js'
 import { jsonSerializer } from '../../../src/core/serializer.js'
-import type { Serializer } from '../../../src/core/types.js'
+import type { Serializer, TypedEvent } from '../../../src/core/types.js'
 import { waitFor } from '../../../src/testing/index.js'
 
 /** A link whose far end is the test: it records what the hub writes. */
@@ -339,6 +340,28 @@ describe('Hub', () => {
     leaving.connection.receive(encodeEvent('t', 'leaving', 'too late', jsonSerializer))
     expect(heard).toEqual(['last words', 'after'])
     expect(errors).toEqual([])
+  })
+
+  it('sends runs on a clone link only to a spoke whose hello lists the run feature', async () => {
+    const hub = new Hub<TypedEvent, CloneFrame>({ codec: createCloneCodec() })
+    const open = (features?: string[]) => {
+      const sent: unknown[] = []
+      const connection = hub.accept({ send: (message) => sent.push(message), close: () => {} })
+      connection.receive(features ? [0, 1, 'spoke', 'spoke', features] : [0, 1, 'spoke', 'spoke'])
+      connection.receive([2, 't'])
+      return sent
+    }
+    const modern = open(['run'])
+    const plain = open()
+    await nextTask()
+    expect(modern.at(-1)).toEqual([0, 1, hub.nodeId, 'hub', ['run']])
+    modern.length = 0
+    plain.length = 0
+    for (const n of [1, 2, 3]) hub.dispatchEvent(new CustomEvent('t', { detail: n }))
+    await nextTask()
+    expect(modern).toEqual([[9, 't', hub.nodeId, 0, 1, 2, 3]])
+    expect(plain).toEqual([[4, [1, 't', hub.nodeId, 1], [1, 't', hub.nodeId, 2], [1, 't', hub.nodeId, 3]]])
+    await hub.close()
   })
 
   it('throws ERR_SERIALIZE from dispatchEvent and delivers nothing when a subscriber exists', async () => {
