@@ -31,17 +31,17 @@ import {
 import { jsonSerializer } from './serializer.js'
 import type { Serializer } from './types.js'
 
-/**
- * How frames travel on one kind of link: as JSON text (sockets, streams) or as structured-clone arrays
- * (workers, MessagePorts). The Hub, the Spoke and the link writer speak only through a codec, so the
- * same routing logic serves both. `W` is what one message on the link is.
- */
 /** How a batch may be written to one link. */
 export interface BatchOptions {
   /** The other side listed `run` in its hello: consecutive events of one type and origin may share one. */
   runs?: boolean
 }
 
+/**
+ * How frames travel on one kind of link: as JSON text (sockets, streams) or as structured-clone arrays
+ * (workers, MessagePorts). The Hub, the Spoke and the link writer speak only through a codec, so the
+ * same routing logic serves both. `W` is what one message on the link is.
+ */
 export interface FrameCodec<W> {
   readonly limits: FrameLimits
   /** Features this codec can write and read, listed in the hello. @default none */
