@@ -32,7 +32,7 @@ import { jsonSerializer } from './serializer.js'
 import type { Serializer } from './types.js'
 
 /** How a batch may be written to one link. */
-export interface BatchOptions {
+export interface FrameBatchOptions {
   /** The other side listed `run` in its hello: consecutive events of one type and origin may share one. */
   runs?: boolean
 }
@@ -57,7 +57,7 @@ export interface FrameCodec<W> {
   /** The last frame of a link closed on purpose: a close code (1000 to 4999) and a short reason. */
   bye(code: number, reason: string): W
   /** Joins encoded frames into one batch frame without encoding them again. */
-  batch(frames: readonly W[], options?: BatchOptions): W
+  batch(frames: readonly W[], options?: FrameBatchOptions): W
   /** Decodes one received message; never throws. */
   decode(data: unknown): DecodeResult
   /** Approximate size of a message in bytes, for the overflow bound. */

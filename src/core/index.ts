@@ -1,15 +1,16 @@
 export type { Backoff, ReconnectOptions } from './backoff.js'
 export { backoffDelayMs } from './backoff.js'
-export type { CloneFrame, FrameCodec } from './codec.js'
+export type { CloneFrame, FrameBatchOptions, FrameCodec } from './codec.js'
 export { createCloneCodec, createTextCodec } from './codec.js'
 export type { EventwireErrorCode, EventwireErrorOptions } from './errors.js'
 export { EventwireError, isEventwireErrorCode } from './errors.js'
 export { createEvent, RegistryEventTarget } from './event-target.js'
-export type { DecodeResult, Frame, FrameLimits, NodeRole } from './frame.js'
+export type { DecodeResult, Feature, Frame, FrameLimits, NodeRole } from './frame.js'
 export {
   DEFAULT_FRAME_LIMITS,
   decodeFrames,
   encodeBatch,
+  encodeBye,
   encodeError,
   encodeEvent,
   encodeHello,
