@@ -44,7 +44,18 @@ export type Frame =
       /** What the sender can decode beyond the base protocol; unknown names are kept and ignored. */
       features?: readonly string[]
     }
-  | { kind: 'event'; type: string; origin: string; detail: unknown; hops: number }
+  | {
+      kind: 'event'
+      type: string
+      origin: string
+      detail: unknown
+      hops: number
+      /**
+       * The dispatcher's sequence number, on links that can duplicate or reorder (Redis): increasing per
+       * origin, so a receiver drops a copy or a late arrival. Absent on hub-and-spoke links.
+       */
+      seq?: number
+    }
   | { kind: 'sub'; type: string }
   | { kind: 'unsub'; type: string }
   | { kind: 'error'; code: EventwireErrorCode; message: string; eventType: string | undefined }
@@ -86,7 +97,7 @@ export type DecodeResult = { ok: true; frames: Frame[] } | { ok: false; error: E
 
 /**
  * Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be serialized. `hops` (bridges
- * crossed) is written only when above 0, so most frames keep four elements.
+ * crossed) is written only when above 0 or when a `seq` follows it, so most frames keep four elements.
  */
 export function encodeEvent(
   type: string,
@@ -94,6 +105,7 @@ export function encodeEvent(
   detail: unknown,
   serializer: Serializer,
   hops = 0,
+  seq?: number,
 ): string {
   try {
     const payload = serializer === jsonSerializer ? detail : serializer.stringify(detail)
@@ -101,6 +113,7 @@ export function encodeEvent(
       throw new TypeError('serializer.stringify did not return a string')
     }
     const value = payload === undefined ? null : payload
+    if (seq !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq])
     return JSON.stringify(
       hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value],
     )
@@ -268,20 +281,27 @@ function decodeOne(
 ): Frame | EventwireError {
   switch (raw[0]) {
     case FRAME_EVENT: {
-      if (raw.length !== 4 && raw.length !== 5) return malformedError('an event frame has 4 or 5 elements')
+      if (raw.length < 4 || raw.length > 6) return malformedError('an event frame has 4 to 6 elements')
       const type = raw[1]
       const origin = raw[2]
-      const hops = raw.length === 5 ? raw[4] : 0
+      const hops = raw.length >= 5 ? raw[4] : 0
+      const seq = raw[5]
       if (!isValidType(type, limits)) return malformedError('event type is not a valid type string')
       if (!isNodeId(origin)) return malformedError('event origin is not a valid node id')
       if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
         return malformedError(`event hops must be an integer from 0 to ${MAX_HOPS}`)
       }
-      if (serializer === undefined)
-        return { kind: 'event', type, origin, detail: raw[3], hops: hops as number }
+      if (raw.length === 6 && (!Number.isSafeInteger(seq) || (seq as number) < 0)) {
+        return malformedError('event seq must be a non-negative integer')
+      }
+      const event = (detail: unknown): Frame =>
+        raw.length === 6
+          ? { kind: 'event', type, origin, detail, hops: hops as number, seq: seq as number }
+          : { kind: 'event', type, origin, detail, hops: hops as number }
+      if (serializer === undefined) return event(raw[3])
       if (typeof raw[3] !== 'string') return malformedError('event detail must be a serialized string')
       try {
-        return { kind: 'event', type, origin, detail: serializer.parse(raw[3]), hops: hops as number }
+        return event(serializer.parse(raw[3]))
       } catch (cause) {
         return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
           cause,

@@ -67,6 +67,8 @@ export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
 /** Largest message published at once; a larger same-tick backlog on one channel is split. */
 const MAX_BATCH_CHARS = 256 * 1024
 const DEFAULT_OFFLINE_QUEUE_SIZE = 10_000
+/** (origin, type) pairs whose last sequence number a receiver remembers; the oldest is forgotten past it. */
+const MAX_TRACKED_SEQUENCES = 10_000
 
 // Redis client events carry differently typed arguments per event name.
 // biome-ignore lint/suspicious/noExplicitAny: the listener signature ioredis declares
@@ -110,6 +112,15 @@ class RedisTarget<TEvent extends TypedEvent>
   readonly #subscribed = new Set<string>()
   readonly #leaveWhenReady = new Set<string>()
   #reconnectAttempt = 0
+  /**
+   * The last sequence number sent. It starts from the wall clock in µs, so a node restarted with the same
+   * `nodeId` continues above what it sent before, unless it had sent more events than µs had passed
+   * (over a million a second on average).
+   */
+  #sequence = Math.floor((performance.timeOrigin + performance.now()) * 1000)
+  /** type -> origin -> the highest sequence number received from it. */
+  readonly #lastSequence = new Map<string, Map<string, number>>()
+  #trackedSequences = 0
 
   constructor(options: RedisEventTargetOptions) {
     super()
@@ -201,10 +212,12 @@ class RedisTarget<TEvent extends TypedEvent>
     if (!this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const type = this.eventType(event.type)
+      const seq = this.#sequence + 1
       this.#enqueue(
         this.#prefix + type,
-        encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event)),
+        encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq),
       )
+      this.#sequence = seq
     }
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
@@ -422,11 +435,41 @@ class RedisTarget<TEvent extends TypedEvent>
       }
       // Redis echoes our own publishes; they were delivered locally at dispatch.
       if (frame.origin === this.nodeId) continue
+      if (frame.seq !== undefined && !this.#isNewer(frame.origin, type, frame.seq)) {
+        // A copy (ioredis resent a PUBLISH whose answer was lost) or a late arrival: delivering it would
+        // break at-most-once or per-dispatcher order.
+        this.#stats.dropped++
+        continue
+      }
       this.#stats.received++
       this.#stats.delivered += this.registry.deliver(
         withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops),
       )
     }
+  }
+
+  /**
+   * Records `seq` as the latest from `origin` on `type`; false when it is not above the last one. Past
+   * MAX_TRACKED_SEQUENCES pairs, the type tracked longest is forgotten: its next event is taken as new,
+   * which costs only the protection, never an event.
+   */
+  #isNewer(origin: string, type: string, seq: number): boolean {
+    let byOrigin = this.#lastSequence.get(type)
+    if (byOrigin === undefined) {
+      byOrigin = new Map()
+      this.#lastSequence.set(type, byOrigin)
+    }
+    const last = byOrigin.get(origin)
+    if (last !== undefined && seq <= last) return false
+    byOrigin.set(origin, seq)
+    if (last === undefined && ++this.#trackedSequences > MAX_TRACKED_SEQUENCES) this.#forgetOldestType()
+    return true
+  }
+
+  #forgetOldestType(): void {
+    const [type, byOrigin] = this.#lastSequence.entries().next().value as [string, Map<string, number>]
+    this.#lastSequence.delete(type)
+    this.#trackedSequences -= byOrigin.size
   }
 
   // --- connection lifecycle ---

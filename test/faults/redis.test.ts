@@ -179,6 +179,55 @@ describe('redis faults', () => {
     expect(a.errors.map((error) => error.code)).toContain('ERR_CLOSED')
   })
 
+  it("drops a copy or a late arrival of a dispatcher's event by its sequence number, and never a foreign frame without one", async () => {
+    const b = peer()
+    const seen: unknown[] = []
+    b.target.addEventListener('dup', (event) => seen.push(event.detail))
+    b.target.addEventListener('other', (event) => seen.push(event.detail))
+    await b.target.flush()
+    for (const frame of [
+      '[1,"dup","writer-1","first",0,100]',
+      '[1,"dup","writer-1","first again",0,100]', // a resent PUBLISH
+      '[1,"dup","writer-1","late",0,99]', // overtaken
+      '[1,"dup","writer-1","second",0,101]',
+      '[1,"dup","writer-2","another origin",0,5]',
+      '[1,"dup","python","no seq",0]',
+      '[1,"dup","python","no seq",0]',
+    ]) {
+      await server.cli('PUBLISH', 'fault:dup', frame)
+    }
+    await server.cli('PUBLISH', 'fault:other', '[1,"other","writer-1","other type",0,50]')
+    await waitFor(() => seen.length === 6, { timeoutMs: 5_000 })
+    expect(seen).toEqual(['first', 'second', 'another origin', 'no seq', 'no seq', 'other type'])
+    expect(b.target.stats().dropped).toBe(2)
+    expect(b.errors).toEqual([])
+  })
+
+  it('a node restarted with the same nodeId continues above its old sequence numbers', async () => {
+    const b = peer()
+    const seen: unknown[] = []
+    b.target.addEventListener('restart', (event) => seen.push(event.detail))
+    await b.target.flush()
+    const first = peer(
+      'fault:',
+      { publishClient: client(), subscribeClient: client() },
+      { nodeId: 'fixed-id' },
+    )
+    await first.target.ready
+    first.target.dispatchEvent(new CustomEvent('restart', { detail: 'before' }))
+    await first.target.close()
+    const second = peer(
+      'fault:',
+      { publishClient: client(), subscribeClient: client() },
+      { nodeId: 'fixed-id' },
+    )
+    await second.target.ready
+    second.target.dispatchEvent(new CustomEvent('restart', { detail: 'after' }))
+    await second.target.flush()
+    await waitFor(() => seen.length === 2, { timeoutMs: 5_000 })
+    expect(seen).toEqual(['before', 'after'])
+  })
+
   it('reports a message that is not a valid frame, counts it, and still delivers the next valid one', async () => {
     const a = peer()
     const b = peer()

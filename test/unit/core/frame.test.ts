@@ -52,6 +52,15 @@ describe('frame codec', () => {
     expect(decodeFrames('[0,1,"n","boss"]').ok).toBe(false)
   })
 
+  it('carries a sequence number as the sixth element of an event, with hops written before it', () => {
+    expect(encodeEvent('t', 'o', 1, jsonSerializer, 0, 42)).toBe('[1,"t","o",1,0,42]')
+    expect(frames('[1,"t","o",1,2,42]')).toEqual([
+      { kind: 'event', type: 't', origin: 'o', detail: 1, hops: 2, seq: 42 },
+    ])
+    // Without one, the frame has no seq at all (hub-and-spoke links never write it).
+    expect(frames('[1,"t","o",1]')[0]).not.toHaveProperty('seq')
+  })
+
   it('carries features in a hello, keeps names it does not know, and bounds the list', () => {
     expect(encodeHello('n', 'peer', ['run'])).toBe('[0,1,"n","peer",["run"]]')
     expect(frames(encodeHello('n', 'peer', ['run']))).toEqual([
@@ -162,7 +171,10 @@ describe('frame codec', () => {
       '[1,5,"o",1]',
       '[1,"t","o"]',
       '[1,"t","o",1,-1]',
-      '[1,"t","o",1,2,3]',
+      '[1,"t","o",1,2,3,4]',
+      '[1,"t","o",1,0,-1]',
+      '[1,"t","o",1,0,1.5]',
+      '[1,"t","o",1,0,"7"]',
       '[1,"t","o",1,"2"]',
       '[2]',
       '[2,""]',
