@@ -263,10 +263,7 @@ function decodeRun(
       try {
         detail = serializer.parse(detail)
       } catch (cause) {
-        return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
-          cause,
-          eventType: type,
-        })
+        return cannotParse(type, cause)
       }
     }
     frames.push({ kind: 'event', type, origin, detail, hops: hops as number })
@@ -294,20 +291,18 @@ function decodeOne(
       if (raw.length === 6 && (!Number.isSafeInteger(seq) || (seq as number) < 0)) {
         return malformedError('event seq must be a non-negative integer')
       }
-      const event = (detail: unknown): Frame =>
-        raw.length === 6
-          ? { kind: 'event', type, origin, detail, hops: hops as number, seq: seq as number }
-          : { kind: 'event', type, origin, detail, hops: hops as number }
-      if (serializer === undefined) return event(raw[3])
-      if (typeof raw[3] !== 'string') return malformedError('event detail must be a serialized string')
-      try {
-        return event(serializer.parse(raw[3]))
-      } catch (cause) {
-        return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
-          cause,
-          eventType: type,
-        })
+      let detail: unknown = raw[3]
+      if (serializer !== undefined) {
+        if (typeof detail !== 'string') return malformedError('event detail must be a serialized string')
+        try {
+          detail = serializer.parse(detail)
+        } catch (cause) {
+          return cannotParse(type, cause)
+        }
       }
+      return raw.length === 6
+        ? { kind: 'event', type, origin, detail, hops: hops as number, seq: seq as number }
+        : { kind: 'event', type, origin, detail, hops: hops as number }
     }
     case FRAME_SUB:
     case FRAME_UNSUB: {
@@ -399,6 +394,13 @@ function isFeatureList(value: unknown): value is string[] {
 
 function isNodeId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_NODE_ID_LENGTH
+}
+
+function cannotParse(type: string, cause: unknown): EventwireError {
+  return new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be parsed`, {
+    cause,
+    eventType: type,
+  })
 }
 
 function malformedError(message: string): EventwireError {
