@@ -18,13 +18,12 @@ import {
   type DoubleService,
   nodeEndpoint,
 } from '../test/support/worker-fixtures/comlink-worker.js'
-import { type Contender, compare, expectCount, untilCounted } from './harness.js'
+import { type Contender, compare, expectCount, nextTask, untilCounted } from './harness.js'
 
 /** Requests in flight at once in the concurrent comparison: a page of lookups fired together. */
 const CONCURRENCY = 100
 /** One-way calls per task: the burst a busy thread produces between two turns of its event loop. */
 const CHUNK = 100
-const nextTask = () => new Promise((resolve) => setImmediate(resolve))
 
 interface Spawned {
   worker: Worker

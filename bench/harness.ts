@@ -7,6 +7,27 @@
 
 import { waitFor } from '../src/testing/index.js'
 
+/** Resolves in the next turn of the event loop, after pending I/O: what separates two bursts. */
+export const nextTask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * Calls `send` `n` times, `chunk` per turn of the event loop (the burst a busy server produces between
+ * two I/O callbacks), then waits until `isDone()`.
+ */
+export async function paced(
+  n: number,
+  send: () => void,
+  isDone: () => boolean,
+  what: string,
+  chunk = 100,
+): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    send()
+    if (i % chunk === chunk - 1) await nextTask()
+  }
+  await waitFor(isDone, { timeoutMs: 60_000, intervalMs: 1, message: what })
+}
+
 export interface Contender {
   readonly name: string
   /** Performs `n` operations (may return a promise). */
@@ -184,18 +205,30 @@ export async function pacedThroughput(pair: SendReceivePair, chunk: number): Pro
   })
   return {
     name: pair.name,
-    run: async (n) => {
-      for (let i = 0; i < n; i++) {
-        pair.send({ n: sent++, t: 0 })
-        if (i % chunk === chunk - 1) await new Promise((resolve) => setImmediate(resolve))
-      }
-      await waitFor(() => received === sent, {
-        timeoutMs: 60_000,
-        intervalMs: 1,
-        message: `${pair.name}: ${sent} events received`,
-      })
-    },
+    run: (n) =>
+      paced(
+        n,
+        () => pair.send({ n: sent++, t: 0 }),
+        () => received === sent,
+        `${pair.name}: ${sent + n} events received`,
+        chunk,
+      ),
     check: (total) => expectCount(pair.name, received, total),
+  }
+}
+
+/** A pair that owns connections, closed after its benchmark. */
+export interface ClosablePair extends SendReceivePair {
+  close(): Promise<void>
+}
+
+/** A pair as a latency probe: the detail carries the send stamp. */
+export function latencyProbe(pair: SendReceivePair): LatencyProbe {
+  let n = 0
+  return {
+    name: pair.name,
+    onArrival: (callback) => pair.onReceive((detail) => callback(detail.t)),
+    send: (sentAt) => pair.send({ n: n++, t: sentAt }),
   }
 }
 

@@ -9,37 +9,27 @@
  * benchmark prints why it skipped and returns.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { createServer, type Server as HttpServer } from 'node:http'
-import { type AddressInfo, connect as tcpConnect } from 'node:net'
+import { connect as tcpConnect } from 'node:net'
 import { type NatsConnection, connect as natsConnect } from '@nats-io/transport-node'
-import { Redis } from 'ioredis'
-import { createRedisEventTarget } from '../src/event-target-redis/index.js'
-import {
-  createWebSocketClientEventTarget,
-  type WebSocketClientEventTarget,
-} from '../src/event-target-websocket-client/index.js'
-import {
-  createWebSocketServerEventTarget,
-  type WebSocketServerEventTarget,
-} from '../src/event-target-websocket-server/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { freePort, RedisServer } from '../test/support/redis-server.js'
 import {
+  type ClosablePair,
   type Contender,
   compare,
   expectCount,
   interleavedLatency,
-  type LatencyProbe,
+  latencyProbe,
+  paced,
   pacedThroughput,
-  type SendReceivePair,
 } from './harness.js'
+import { redisPair, spokes, startHub } from './support/eventwire.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
 /** Subscribers in the fan-out comparison. */
 const FAN_OUT = 10
 const LATENCY_SAMPLES = 1_000
-const nextTick = () => new Promise((resolve) => setImmediate(resolve))
 
 interface Detail {
   n: number
@@ -123,32 +113,8 @@ function natsClient(server: NatsServer): Promise<NatsConnection> {
 
 // --- A -> B pairs --------------------------------------------------------------------------------------
 
-interface Pair extends SendReceivePair {
-  close(): Promise<void>
-}
-
-/** As in bench/redis.ts: node A and node B, each with its own publish and subscribe connection. */
-async function redisPair(port: number, prefix: string): Promise<Pair> {
-  const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
-  const a = createRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]!, prefix })
-  const b = createRedisEventTarget({ publishClient: clients[2]!, subscribeClient: clients[3]!, prefix })
-  await Promise.all([a.ready, b.ready])
-  return {
-    name: 'eventwire redis',
-    send: (detail) => a.dispatchEvent(new CustomEvent('tick', { detail })),
-    onReceive: async (listener) => {
-      b.addEventListener('tick', (event) => listener(event.detail as Detail))
-      await b.flush()
-    },
-    close: async () => {
-      await Promise.all([a.close(), b.close()])
-      for (const client of clients) client.disconnect()
-    },
-  }
-}
-
 /** One connection publishes, another is subscribed: two processes talking through the broker. */
-async function natsPair(server: NatsServer, subject: string): Promise<Pair> {
+async function natsPair(server: NatsServer, subject: string): Promise<ClosablePair> {
   const [a, b] = await Promise.all([natsClient(server), natsClient(server)])
   return {
     name: 'NATS',
@@ -183,52 +149,6 @@ async function throughput(redis: RedisServer, nats: NatsServer): Promise<void> {
 }
 
 // --- fan-out -----------------------------------------------------------------------------------------
-
-async function listen(server: HttpServer): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return (server.address() as AddressInfo).port
-}
-
-/** Sends `n` events, `CHUNK` per tick, then waits until `done()`. */
-async function paced(n: number, send: () => void, done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    send()
-    if (i % CHUNK === CHUNK - 1) await nextTick()
-  }
-  await waitFor(done, { timeoutMs: 60_000, intervalMs: 1, message: what })
-}
-
-interface Hub {
-  hub: WebSocketServerEventTarget
-  url: string
-  close(): Promise<void>
-}
-
-/** The hub setup of bench/socketio.ts. */
-async function startHub(): Promise<Hub> {
-  const hub = createWebSocketServerEventTarget()
-  const server = createServer()
-  hub.attach(server, { path: '/ws' })
-  const port = await listen(server)
-  return {
-    hub,
-    url: `ws://127.0.0.1:${port}/ws`,
-    close: async () => {
-      await hub.close()
-      server.closeAllConnections()
-      server.close()
-    },
-  }
-}
-
-/** Heartbeats off: NATS pings only every 2 minutes by default, so neither side pings during a run. */
-async function spokes(url: string, count: number): Promise<WebSocketClientEventTarget[]> {
-  const list = Array.from({ length: count }, () =>
-    createWebSocketClientEventTarget({ url, heartbeatIntervalMs: 0 }),
-  )
-  await Promise.all(list.map((spoke) => spoke.ready))
-  return list
-}
 
 /** Hub -> 10 spokes against one NATS publisher -> 10 subscriber connections. */
 async function fanOut(nats: NatsServer): Promise<void> {
@@ -301,20 +221,10 @@ async function fanOut(nats: NatsServer): Promise<void> {
 
 // --- latency -----------------------------------------------------------------------------------------
 
-/** A pair as a latency probe: the detail carries the send stamp. */
-function probe(pair: Pair): LatencyProbe {
-  let n = 0
-  return {
-    name: pair.name,
-    onArrival: (callback) => pair.onReceive((detail) => callback(detail.t)),
-    send: (sentAt) => pair.send({ n: n++, t: sentAt }),
-  }
-}
-
 async function latency(redis: RedisServer, nats: NatsServer): Promise<void> {
   // Fresh pairs with their own channels: the throughput listeners must not count these samples.
   const pairs = [await redisPair(redis.port, 'n3:'), await natsPair(nats, 'n3.sample')]
-  const [ours, theirs] = await interleavedLatency(pairs.map(probe), { samples: LATENCY_SAMPLES })
+  const [ours, theirs] = await interleavedLatency(pairs.map(latencyProbe), { samples: LATENCY_SAMPLES })
   console.log(
     `\nnats: unloaded latency A -> B, ms (${LATENCY_SAMPLES} samples each after warm-up, interleaved)`,
   )

@@ -8,52 +8,15 @@ import { once } from 'node:events'
 import { createRedisEventTarget as createYogaRedisEventTarget } from '@graphql-yoga/redis-event-target'
 import { RedisPubSub } from 'graphql-redis-subscriptions'
 import { Redis } from 'ioredis'
-import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
-import {
-  compare,
-  interleavedLatency,
-  type LatencyProbe,
-  pacedThroughput,
-  type SendReceivePair,
-} from './harness.js'
+import { type ClosablePair, compare, interleavedLatency, latencyProbe, pacedThroughput } from './harness.js'
+import { redisPair } from './support/eventwire.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
 
-interface Pair extends SendReceivePair {
-  close(): Promise<void>
-}
-
-async function oursPair(port: number): Promise<Pair> {
-  const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
-  const a = createRedisEventTarget({
-    publishClient: clients[0]!,
-    subscribeClient: clients[1]!,
-    prefix: 'b1:',
-  })
-  const b = createRedisEventTarget({
-    publishClient: clients[2]!,
-    subscribeClient: clients[3]!,
-    prefix: 'b1:',
-  })
-  await Promise.all([a.ready, b.ready])
-  return {
-    name: 'eventwire redis',
-    send: (detail) => a.dispatchEvent(new CustomEvent('tick', { detail })),
-    onReceive: async (listener) => {
-      b.addEventListener('tick', (event) => listener(event.detail as { n: number; t: number }))
-      await b.flush()
-    },
-    close: async () => {
-      await Promise.all([a.close(), b.close()])
-      for (const client of clients) client.disconnect()
-    },
-  }
-}
-
-async function yogaPair(port: number): Promise<Pair> {
+async function yogaPair(port: number): Promise<ClosablePair> {
   const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
   const a = createYogaRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]! })
   const b = createYogaRedisEventTarget({ publishClient: clients[2]!, subscribeClient: clients[3]! })
@@ -73,7 +36,7 @@ async function yogaPair(port: number): Promise<Pair> {
   }
 }
 
-async function graphqlRedisPair(port: number): Promise<Pair> {
+async function graphqlRedisPair(port: number): Promise<ClosablePair> {
   const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
   // Subscribing before the ready check has run puts the connection in subscriber mode under ioredis's
   // INFO check, which then fails: connect first.
@@ -92,15 +55,8 @@ async function graphqlRedisPair(port: number): Promise<Pair> {
   }
 }
 
-/** A pair as a latency probe: the detail carries the send stamp. */
-function probe(pair: Pair): LatencyProbe {
-  let n = 0
-  return {
-    name: pair.name,
-    onArrival: (callback) => pair.onReceive((detail) => callback(detail.t)),
-    send: (sentAt) => pair.send({ n: n++, t: sentAt }),
-  }
-}
+/** Ours with the prefix each contender's channels are told apart by. */
+const oursPair = (port: number) => redisPair(port, 'b1:')
 
 const makers = [oursPair, yogaPair, graphqlRedisPair]
 
@@ -127,7 +83,7 @@ export async function run(): Promise<void> {
       ['moderate (1 event / ms)', 2_000, 1],
     ] as const) {
       const latencyPairs = await Promise.all(makers.map((make) => make(server.port)))
-      const results = await interleavedLatency(latencyPairs.map(probe), { samples: count, intervalMs })
+      const results = await interleavedLatency(latencyPairs.map(latencyProbe), { samples: count, intervalMs })
       const cells = latencyPairs.map(
         (pair, i) => `${pair.name} ${results[i]!.p50.toFixed(3)} / ${results[i]!.p99.toFixed(3)}`,
       )

@@ -6,29 +6,20 @@
  * writes one WebSocket message per event per client; ours go through the hub's per-tick batching and the
  * client's decoder. Throughput counts an event once every receiving listener has it.
  */
-import { createServer, type Server as HttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:http'
 import { createAdapter } from '@socket.io/redis-adapter'
 import { Redis } from 'ioredis'
 import { Server as SocketIoServer, type Socket as SocketIoServerSocket } from 'socket.io'
 import { type Socket as SocketIoClientSocket, io as socketIoClient } from 'socket.io-client'
 import { bridge } from '../src/bridge/index.js'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
-import {
-  createWebSocketClientEventTarget,
-  type WebSocketClientEventTarget,
-} from '../src/event-target-websocket-client/index.js'
-import {
-  createWebSocketServerEventTarget,
-  type WebSocketServerEventTarget,
-} from '../src/event-target-websocket-server/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
-import { type Contender, compare, expectCount, interleavedLatency } from './harness.js'
+import { type Contender, compare, expectCount, interleavedLatency, paced } from './harness.js'
+import { listen, spokes, startHub } from './support/eventwire.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
-const nextTick = () => new Promise((resolve) => setImmediate(resolve))
 
 interface Tick {
   n: number
@@ -49,51 +40,6 @@ interface ClientToServer {
 type IoServer = SocketIoServer<ClientToServer, ServerToClient>
 type IoServerSocket = SocketIoServerSocket<ClientToServer, ServerToClient>
 type IoClient = SocketIoClientSocket<ServerToClient, ClientToServer>
-
-async function listen(server: HttpServer): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return (server.address() as AddressInfo).port
-}
-
-/** Sends `n` events, `CHUNK` per tick, then waits until `done()`. */
-async function paced(n: number, send: () => void, done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    send()
-    if (i % CHUNK === CHUNK - 1) await nextTick()
-  }
-  await waitFor(done, { timeoutMs: 60_000, intervalMs: 1, message: what })
-}
-
-interface Hub {
-  hub: WebSocketServerEventTarget
-  url: string
-  close(): Promise<void>
-}
-
-async function startHub(): Promise<Hub> {
-  const hub = createWebSocketServerEventTarget()
-  const server = createServer()
-  hub.attach(server, { path: '/ws' })
-  const port = await listen(server)
-  return {
-    hub,
-    url: `ws://127.0.0.1:${port}/ws`,
-    close: async () => {
-      await hub.close()
-      server.closeAllConnections()
-      server.close()
-    },
-  }
-}
-
-/** Heartbeats off on our side: Socket.IO's server pings only every 25 s, so neither pings during a run. */
-async function spokes(url: string, count: number): Promise<WebSocketClientEventTarget[]> {
-  const list = Array.from({ length: count }, () =>
-    createWebSocketClientEventTarget({ url, heartbeatIntervalMs: 0 }),
-  )
-  await Promise.all(list.map((spoke) => spoke.ready))
-  return list
-}
 
 interface IoHost {
   io: IoServer

@@ -3,19 +3,17 @@
  * loop built on yoga's createPubSub, and spoke -> spoke through two WebSocket hubs bridged over Redis
  * against the same spokes on one hub.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createPubSub as createYogaPubSub } from '@graphql-yoga/subscription'
 import { Redis } from 'ioredis'
 import { bridge } from '../src/bridge/index.js'
 import { createInProcessEventTarget } from '../src/event-target-in-process/index.js'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
-import { createWebSocketServerEventTarget } from '../src/event-target-websocket-server/index.js'
 import { request, respond } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
-import { compare, expectCount } from './harness.js'
+import { compare, expectCount, paced } from './harness.js'
+import { startHub } from './support/eventwire.js'
 
 const CHUNK = 100
 
@@ -70,31 +68,10 @@ async function requestReply(): Promise<void> {
   await target.close()
 }
 
-async function hub(): Promise<{
-  url: string
-  hub: ReturnType<typeof createWebSocketServerEventTarget>
-  close(): Promise<void>
-}> {
-  const hub = createWebSocketServerEventTarget()
-  const server = createServer()
-  hub.attach(server, { path: '/ws' })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`
-  return {
-    url,
-    hub,
-    close: async () => {
-      await hub.close()
-      server.closeAllConnections()
-      server.close()
-    },
-  }
-}
-
 async function scaleOut(): Promise<void> {
   const redis = await RedisServer.start()
-  const single = await hub()
-  const [one, two] = [await hub(), await hub()]
+  const single = await startHub()
+  const [one, two] = [await startHub(), await startHub()]
   const clients: Redis[] = []
   const peers = [one, two].map(({ hub: h }) => {
     const publishClient = new Redis(redis.port, '127.0.0.1')
@@ -131,13 +108,15 @@ async function scaleOut(): Promise<void> {
     batch: 20_000,
     contenders: Object.entries(pairs).map(([name, [from]]) => ({
       name,
-      run: async (n: number) => {
+      run: (n: number) => {
         const count = counts.get(name)!
-        for (let i = 0; i < n; i++) {
-          from!.dispatchEvent(new CustomEvent('tick', { detail: count.sent++ }))
-          if (i % CHUNK === CHUNK - 1) await new Promise((resolve) => setImmediate(resolve))
-        }
-        await waitFor(() => count.received === count.sent, { timeoutMs: 60_000, intervalMs: 1 })
+        return paced(
+          n,
+          () => from!.dispatchEvent(new CustomEvent('tick', { detail: count.sent++ })),
+          () => count.received === count.sent,
+          `${name}: every event received`,
+          CHUNK,
+        )
       },
       check: (total: number) => expectCount(name, counts.get(name)!.received, total),
     })),

@@ -4,26 +4,23 @@
  * through the hub, its per-tick batching and the client's decoder. Throughput counts an event once every
  * receiving listener has it.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:http'
 import { WebSocket, WebSocketServer } from 'ws'
-import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
-import {
-  createWebSocketServerEventTarget,
-  type WebSocketServerEventTarget,
-} from '../src/event-target-websocket-server/index.js'
+import type { WebSocketServerEventTarget } from '../src/event-target-websocket-server/index.js'
 import type { NetworkEventTarget, TypedEvent } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
-import { type Contender, collectGarbage, compare, expectCount, interleavedLatency } from './harness.js'
+import {
+  type Contender,
+  collectGarbage,
+  compare,
+  expectCount,
+  interleavedLatency,
+  nextTask,
+} from './harness.js'
+import { listen, spokes, startHub } from './support/eventwire.js'
 
 /** Events dispatched per tick: the burst a busy server produces between two I/O callbacks. */
 const CHUNK = 100
-const nextTick = () => new Promise((resolve) => setImmediate(resolve))
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return (server.address() as AddressInfo).port
-}
 
 interface Ours {
   hub: WebSocketServerEventTarget
@@ -32,22 +29,14 @@ interface Ours {
 }
 
 async function ours(spokeCount: number): Promise<Ours> {
-  const hub = createWebSocketServerEventTarget()
-  const server = createServer()
-  hub.attach(server, { path: '/ws' })
-  const port = await listen(server)
-  const spokes = Array.from({ length: spokeCount }, () =>
-    createWebSocketClientEventTarget({ url: `ws://127.0.0.1:${port}/ws`, heartbeatIntervalMs: 0 }),
-  )
-  await Promise.all(spokes.map((spoke) => spoke.ready))
+  const running = await startHub()
+  const list = await spokes(running.url, spokeCount)
   return {
-    hub,
-    spokes,
+    hub: running.hub,
+    spokes: list,
     close: async () => {
-      await Promise.all(spokes.map((spoke) => spoke.close()))
-      await hub.close()
-      server.closeAllConnections()
-      server.close()
+      await Promise.all(list.map((spoke) => spoke.close()))
+      await running.close()
     },
   }
 }
@@ -116,7 +105,7 @@ async function fanOut(spokes: number) {
       run: async (n) => {
         for (let i = 0; i < n; i++) {
           mine.hub.dispatchEvent(new CustomEvent('tick', { detail: { n: ourSent++ } }))
-          if (i % CHUNK === CHUNK - 1) await nextTick()
+          if (i % CHUNK === CHUNK - 1) await nextTask()
         }
         await waitFor(() => ourDeliveries === ourSent * spokes, { timeoutMs: 60_000, intervalMs: 1 })
       },
@@ -128,7 +117,7 @@ async function fanOut(spokes: number) {
         for (let i = 0; i < n; i++) {
           const message = JSON.stringify({ n: rawSent++ })
           for (const socket of theirs.serverSockets) socket.send(message)
-          if (i % CHUNK === CHUNK - 1) await nextTick()
+          if (i % CHUNK === CHUNK - 1) await nextTask()
         }
         await waitFor(() => rawDeliveries === rawSent * spokes, { timeoutMs: 60_000, intervalMs: 1 })
       },
@@ -175,7 +164,7 @@ async function ingress() {
         run: async (n) => {
           for (let i = 0; i < n; i++) {
             spoke.dispatchEvent(new CustomEvent('tick', { detail: { n: ourSent++ } }))
-            if (i % CHUNK === CHUNK - 1) await nextTick()
+            if (i % CHUNK === CHUNK - 1) await nextTask()
           }
           await waitFor(() => ourReceived === ourSent, { timeoutMs: 60_000, intervalMs: 1 })
         },
@@ -186,7 +175,7 @@ async function ingress() {
         run: async (n) => {
           for (let i = 0; i < n; i++) {
             socket.send(JSON.stringify({ n: rawSent++ }))
-            if (i % CHUNK === CHUNK - 1) await nextTick()
+            if (i % CHUNK === CHUNK - 1) await nextTask()
           }
           await waitFor(() => rawReceived === rawSent, { timeoutMs: 60_000, intervalMs: 1 })
         },

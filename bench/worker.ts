@@ -20,6 +20,7 @@ import {
   type Contender,
   compare,
   expectCount,
+  nextTask,
   type Percentiles,
   percentiles,
   untilCounted,
@@ -27,7 +28,6 @@ import {
 
 /** Events dispatched per task: the burst a busy thread produces between two turns of its event loop. */
 const CHUNK = 100
-const nextTask = () => new Promise((resolve) => setImmediate(resolve))
 
 interface Spawned {
   worker: Worker
