@@ -59,3 +59,25 @@ export function messageText(data: unknown): string | undefined {
   }
   return undefined
 }
+
+/**
+ * Closes a WebSocket (web-standard, `ws`, or a runtime's) with `code` where it accepts it. The WebSocket
+ * API refuses codes other than 1000 and 3000-4999 from scripts, and a runtime's socket may follow it: the
+ * socket then closes without a code (a `bye` frame has told the other side the real one). A socket that
+ * is already closing may throw too; its close event reports the end.
+ */
+export function closeWebSocket(
+  socket: { close(code?: number, reason?: string): void },
+  code: number,
+  reason: string,
+): void {
+  try {
+    socket.close(code, reason)
+  } catch {
+    try {
+      socket.close()
+    } catch {
+      // Already closing.
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { type Link, messageText } from '../core/link.js'
+import { closeWebSocket, type Link, messageText } from '../core/link.js'
 import { readPositiveInteger } from '../core/options.js'
 import { Spoke, type SpokeConnector, type SpokeOptions } from '../core/spoke.js'
 import type { NetworkEventTarget, TypedEvent } from '../core/types.js'
@@ -88,14 +88,7 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
           send: (data) => {
             if (socket.readyState === OPEN) socket.send(data)
           },
-          close: (code, reason) => {
-            try {
-              socket.close(code, reason)
-            } catch {
-              // Web sockets accept only 1000 and 3000-4999 from scripts: close normally instead.
-              socket.close()
-            }
-          },
+          close: (code, reason) => closeWebSocket(socket, code, reason),
           bufferedBytes: () => socket.bufferedAmount,
         })
       }

@@ -1,6 +1,6 @@
 import { EventwireError } from '../core/errors.js'
 import type { HubConnection } from '../core/hub.js'
-import { type Link, messageText } from '../core/link.js'
+import { closeWebSocket, type Link, messageText } from '../core/link.js'
 
 const OPEN = 1
 
@@ -37,19 +37,7 @@ export function socketLink(socket: {
     send: (data) => {
       if (socket.readyState === OPEN) socket.send(data)
     },
-    close: (code, reason) => {
-      try {
-        socket.close(code, reason)
-      } catch {
-        // A web-standard socket takes only 1000 and 3000-4999 from scripts (the bye frame carries the
-        // real code); a socket already closing may throw too.
-        try {
-          socket.close()
-        } catch {
-          // Already closing: the close event reports the end.
-        }
-      }
-    },
+    close: (code, reason) => closeWebSocket(socket, code, reason),
     bufferedBytes: () => socket.bufferedAmount,
   }
 }

@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from '../core/hub.js'
-import { messageText } from '../core/link.js'
+import { closeWebSocket, messageText } from '../core/link.js'
 import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
 import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
 import { type Attachment, type AttachOptions, attachToServer } from './node.js'
@@ -173,15 +173,7 @@ function wsContextLink(ws: WSContext<unknown>) {
     send: (data: string) => {
       if (ws.readyState === 1) ws.send(data)
     },
-    close: (code: number, reason: string) => {
-      try {
-        ws.close(code, reason)
-      } catch {
-        // The WebSocket API refuses codes other than 1000 and 3000-4999 from scripts, and a runtime's
-        // socket may follow it; the bye frame has told the spoke the real code.
-        ws.close()
-      }
-    },
+    close: (code: number, reason: string) => closeWebSocket(ws, code, reason),
     bufferedBytes: () => raw?.bufferedAmount ?? raw?.getBufferedAmount?.() ?? 0,
   }
 }
