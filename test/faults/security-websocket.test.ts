@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
 import { waitFor } from '../../src/testing/index.js'
-import { client, hubWith, type RunningHub } from '../support/websocket.js'
+import { client, hubWith, type RunningHub, rawClient } from '../support/websocket.js'
 
 // What docs/security.md promises about the WebSocket hub, over real sockets: errors never leak stack
 // traces or thrown messages to peers, and each limit refuses the offender while others are served.
@@ -23,28 +22,7 @@ async function listener(running: RunningHub, type: string) {
 }
 
 /** A raw ws client that records every frame (batches unpacked), the raw text, and how it closed. */
-async function raw(url: string) {
-  const socket = new WebSocket(url)
-  const frames: unknown[][] = []
-  const texts: string[] = []
-  let closed: { code: number } | undefined
-  socket.on('message', (data) => {
-    texts.push(String(data))
-    const frame = JSON.parse(String(data)) as unknown[]
-    if (frame[0] === 4) frames.push(...(frame.slice(1) as unknown[][]))
-    else frames.push(frame)
-  })
-  socket.on('close', (code) => {
-    closed = { code }
-  })
-  cleanup.push(() => socket.terminate())
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve())
-    socket.once('error', reject)
-  })
-  const errorFrames = () => frames.filter((frame) => frame[0] === 5)
-  return { socket, frames, texts, errorFrames, closed: () => closed }
-}
+const raw = (url: string) => rawClient(cleanup, url)
 
 const SECRET = 'db password is hunter2'
 

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { runScript } from '../support/process.js'
 import { freePort } from '../support/redis-server.js'
-import { client, hubWith, type RunningHub } from '../support/websocket.js'
+import { client, hubWith, type RunningHub, rawClient, refusedWith } from '../support/websocket.js'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -23,40 +22,7 @@ function spoke(running: RunningHub, options: Parameters<typeof client>[1] = {}) 
   return { target, errors, statuses }
 }
 
-/** A raw ws client that records every message and how it closed. */
-async function raw(url: string, headers: Record<string, string> = {}) {
-  const socket = new WebSocket(url, { headers })
-  const messages: unknown[] = []
-  let closed: { code: number } | undefined
-  // Batches are unpacked, so `messages` lists frames.
-  socket.on('message', (data) => {
-    const frame = JSON.parse(String(data)) as unknown[]
-    if (frame[0] === 4) messages.push(...frame.slice(1))
-    else messages.push(frame)
-  })
-  socket.on('close', (code) => {
-    closed = { code }
-  })
-  cleanup.push(() => socket.terminate())
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve())
-    socket.once('error', reject)
-  })
-  return { socket, messages, closed: () => closed }
-}
-
-/** Resolves with the HTTP status that refused an upgrade. */
-function refusedWith(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers })
-    socket.on('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0)
-      socket.terminate()
-    })
-    socket.on('open', () => reject(new Error('the upgrade was accepted')))
-    socket.on('error', () => {})
-  })
-}
+const raw = (url: string, headers: Record<string, string> = {}) => rawClient(cleanup, url, headers)
 
 describe('websocket hub: hostile input', () => {
   it('answers garbage, truncated JSON and wrong shapes with error frames, keeps the socket, serves others', async () => {
@@ -72,7 +38,7 @@ describe('websocket hub: hostile input', () => {
     bad.socket.send('[1,"news","raw-client","still accepted"]')
     await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
     expect(got).toEqual(['still accepted'])
-    const refusals = bad.messages.filter((m) => Array.isArray(m) && m[0] === 5)
+    const refusals = bad.frames.filter((m) => Array.isArray(m) && m[0] === 5)
     expect(refusals.map((m) => (m as unknown[])[1])).toEqual(Array(6).fill('ERR_FRAME_MALFORMED'))
     expect(bad.closed()).toBeUndefined()
     expect(errors.filter((e) => e.code === 'ERR_FRAME_MALFORMED')).toHaveLength(6)

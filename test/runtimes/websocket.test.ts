@@ -4,11 +4,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { WebSocket } from 'ws'
 import type { EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { type ChildScript, runCommand } from '../support/process.js'
-import { client, type RunningHub, startHub } from '../support/websocket.js'
+import { client, type RunningHub, rawClient, refusedWith, startHub } from '../support/websocket.js'
 
 /**
  * The WebSocket hub behind Hono (`hono/bun`, `hono/deno`) and the WebSocket client on the platform's own
@@ -85,36 +84,7 @@ function collect(target: EventTarget, type: string): unknown[] {
   return got
 }
 
-/** Resolves with the HTTP status that refused an upgrade. */
-function refusedWith(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url)
-    socket.on('unexpected-response', (_request, response) => {
-      resolve(response.statusCode ?? 0)
-      socket.terminate()
-    })
-    socket.on('open', () => reject(new Error('the upgrade was accepted')))
-    socket.on('error', () => {})
-  })
-}
-
-/** A raw socket that records the frames it receives (batches unpacked) and how it closed. */
-async function raw(url: string) {
-  const socket = new WebSocket(url)
-  const frames: unknown[][] = []
-  let code: number | undefined
-  socket.on('message', (data) => {
-    const frame = JSON.parse(String(data)) as unknown[]
-    if (frame[0] === 4) frames.push(...(frame.slice(1) as unknown[][]))
-    else frames.push(frame)
-  })
-  socket.on('close', (closeCode) => {
-    code = closeCode
-  })
-  cleanup.push(() => socket.terminate())
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject))
-  return { socket, frames, closeCode: () => code }
-}
+const raw = (url: string) => rawClient(cleanup, url)
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -152,15 +122,15 @@ describe.each(RUNTIMES)('$name', (runtime) => {
     expect(garbage.frames.find((frame) => frame[0] === 5)?.[1]).toBe('ERR_FRAME_MALFORMED')
     const noHello = await raw(url)
     noHello.socket.send('[2,"t"]')
-    await waitFor(() => noHello.closeCode() !== undefined, { timeoutMs: 5_000, message: 'closed' })
-    expect(noHello.closeCode()).toBe(1002)
-    expect(garbage.closeCode()).toBeUndefined()
+    await waitFor(() => noHello.closed()?.code !== undefined, { timeoutMs: 5_000, message: 'closed' })
+    expect(noHello.closed()?.code).toBe(1002)
+    expect(garbage.closed()?.code).toBeUndefined()
     // A bye with a code this runtime's sockets refuse to send (1001): the hub forgets the socket and
     // closes it normally.
     const leaving = await raw(url)
     leaving.socket.send('[4,[0,1,"raw-leaving","spoke"],[2,"to-hub"],[8,1001,"going away"]]')
-    await waitFor(() => leaving.closeCode() !== undefined, { timeoutMs: 5_000, message: 'bye closed' })
-    expect(leaving.closeCode()).toBe(1000)
+    await waitFor(() => leaving.closed()?.code !== undefined, { timeoutMs: 5_000, message: 'bye closed' })
+    expect(leaving.closed()?.code).toBe(1000)
 
     // The good spokes are unaffected; the hub holds them and the raw socket that sent garbage, and
     // the socket that said bye is gone.
@@ -184,7 +154,7 @@ describe.each(RUNTIMES)('$name', (runtime) => {
         error: { message: 'link closed (1001)' },
       })
     }
-    await waitFor(() => garbage.closeCode() !== undefined, {
+    await waitFor(() => garbage.closed()?.code !== undefined, {
       timeoutMs: 5_000,
       message: 'the raw socket closed',
     })

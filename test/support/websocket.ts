@@ -90,3 +90,47 @@ export async function hubWith(
   cleanup.push(() => running.close())
   return { running, errors }
 }
+
+/**
+ * A raw `ws` client, open, that records every frame it receives (batches unpacked), the texts as they
+ * came, and how it closed; its termination is queued on `cleanup`.
+ */
+export async function rawClient(
+  cleanup: Array<() => Promise<unknown> | unknown>,
+  url: string,
+  headers: Record<string, string> = {},
+) {
+  const socket = new WebSocket(url, { headers })
+  const frames: unknown[][] = []
+  const texts: string[] = []
+  let closed: { code: number } | undefined
+  socket.on('message', (data) => {
+    texts.push(String(data))
+    const frame = JSON.parse(String(data)) as unknown[]
+    if (frame[0] === 4) frames.push(...(frame.slice(1) as unknown[][]))
+    else frames.push(frame)
+  })
+  socket.on('close', (code) => {
+    closed = { code }
+  })
+  cleanup.push(() => socket.terminate())
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve())
+    socket.once('error', reject)
+  })
+  const errorFrames = () => frames.filter((frame) => frame[0] === 5)
+  return { socket, frames, texts, errorFrames, closed: () => closed }
+}
+
+/** Resolves with the HTTP status that refused an upgrade; rejects if the upgrade is accepted. */
+export function refusedWith(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers })
+    socket.on('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0)
+      socket.terminate()
+    })
+    socket.on('open', () => reject(new Error('the upgrade was accepted')))
+    socket.on('error', () => {})
+  })
+}
