@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocketServer } from 'ws'
-import { EventwireError } from '../core/errors.js'
+import { EventwireError, invalidOption } from '../core/errors.js'
 import type { WsSocketLike } from './socket.js'
 
 export interface AttachOptions {
@@ -14,52 +14,123 @@ export interface Attachment {
   close(): void
 }
 
+/** Why an upgrade was refused, or the principal it admitted. */
+export type Admission = { ok: true; principal: unknown } | { ok: false; status: 400 | 401 | 403 }
+
 interface AttachHooks {
+  /** Largest message the socket layer buffers; see `socketMaxPayload`. */
   maxPayload: number
-  admit(
-    request: IncomingMessage,
-  ): Promise<{ ok: true; principal: unknown } | { ok: false; status: number; message: string }>
+  admit(request: IncomingMessage): Promise<Admission>
   accept(socket: WsSocketLike, principal: unknown): void
   onError(error: EventwireError): void
 }
 
+type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/** The hub paths attached to one server, behind one `upgrade` listener of ours. */
+interface Routes {
+  readonly paths: Map<string, UpgradeHandler>
+  readonly listener: UpgradeHandler
+}
+
+const routesByServer = new WeakMap<Server, Routes>()
+
+export const STATUS_TEXT = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+} as const
+
 /**
  * Plain Node: handles `upgrade` on `path` with a `ws` server in noServer mode, so the application keeps its
  * own HTTP server and routes. Origin and authentication are checked before the handshake completes; a
- * refusal is an HTTP status on the raw socket, and no WebSocket ever opens.
+ * refusal is an HTTP status on the raw socket, and no WebSocket ever opens. Every hub attached to one
+ * server shares one `upgrade` listener, so an upgrade on a path no hub serves, or one whose request
+ * target cannot be read, is answered (404, 400) unless another `upgrade` listener is there to take it.
  */
 export function attachToServer(server: Server, options: AttachOptions, hooks: AttachHooks): Attachment {
   const path = options.path ?? '/'
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    invalidOption('path', 'a URL path starting with "/"', path)
+  }
+  let routes = routesByServer.get(server)
+  if (routes?.paths.has(path)) invalidOption('path', 'a path no other hub on this server serves', path)
   const serving = createWsServer(hooks.maxPayload)
   serving.catch((error: EventwireError) => hooks.onError(error))
-  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (new URL(request.url ?? '/', 'http://localhost').pathname !== path) return
-    socket.on('error', () => socket.destroy())
-    Promise.all([hooks.admit(request), serving]).then(
-      ([admission, wss]) => {
-        if (!admission.ok) {
-          socket.end(
-            `HTTP/1.1 ${admission.status} ${admission.message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-          )
-          return
-        }
+  const onUpgrade: UpgradeHandler = (request, socket, head) => {
+    Promise.all([hooks.admit(request), serving])
+      .then(([admission, wss]) => {
+        if (!admission.ok) return refuse(socket, admission.status)
         wss.handleUpgrade(request, socket, head, (ws) =>
           hooks.accept(ws as unknown as WsSocketLike, admission.principal),
         )
-      },
-      () => socket.destroy(),
-    )
+      })
+      .catch(() => socket.destroy())
   }
-  server.on('upgrade', onUpgrade)
+  if (routes === undefined) {
+    const paths = new Map<string, UpgradeHandler>()
+    routes = { paths, listener: (request, socket, head) => route(server, paths, request, socket, head) }
+    routesByServer.set(server, routes)
+    server.on('upgrade', routes.listener)
+  }
+  routes.paths.set(path, onUpgrade)
+  const attached = routes
   return {
     close: () => {
-      server.off('upgrade', onUpgrade)
+      if (attached.paths.get(path) !== onUpgrade) return
+      attached.paths.delete(path)
+      if (attached.paths.size === 0) {
+        server.off('upgrade', attached.listener)
+        routesByServer.delete(server)
+      }
       serving.then(
         (wss) => wss.close(),
         () => {},
       )
     },
   }
+}
+
+/** Hands an upgrade to the hub serving its path; nothing a request carries may throw out of here. */
+function route(
+  server: Server,
+  paths: Map<string, UpgradeHandler>,
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
+  const pathname = requestPath(request.url)
+  const handler = pathname === undefined ? undefined : paths.get(pathname)
+  if (handler !== undefined) {
+    // A socket error (a reset mid-handshake) must not become an uncaught 'error' event.
+    socket.on('error', () => socket.destroy())
+    handler(request, socket, head)
+    return
+  }
+  // Someone else listens for upgrades: the request is theirs, readable or not.
+  if (server.listenerCount('upgrade') > 1) return
+  socket.on('error', () => socket.destroy())
+  refuse(socket, pathname === undefined ? 400 : 404)
+}
+
+/** The path of a request target (origin form or absolute form); undefined when it cannot be read. */
+function requestPath(target: string | undefined): string | undefined {
+  if (target === undefined) return undefined
+  try {
+    return new URL(target, 'http://localhost').pathname
+  } catch {
+    return undefined
+  }
+}
+
+/** Answers an upgrade with an HTTP status and ends the socket; no WebSocket opens. */
+function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT): void {
+  if (socket.destroyed) return
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    () => socket.destroy(),
+  )
 }
 
 /**

@@ -1,6 +1,6 @@
 import { EventwireError } from '../core/errors.js'
 import type { HubConnection } from '../core/hub.js'
-import { closeWebSocket, type Link, messageText } from '../core/link.js'
+import { CLOSE_TOO_LARGE, closeWebSocket, type Link, messageText } from '../core/link.js'
 
 const OPEN = 1
 
@@ -46,9 +46,35 @@ export function socketLink(socket: {
 export function wireWsSocket(socket: WsSocketLike, connection: HubConnection): void {
   socket.on('message', (data, isBinary) => connection.receive(isBinary ? messageText(data) : String(data)))
   socket.on('close', (code, reason) => connection.closed({ code, reason: String(reason ?? '') }))
-  socket.on('error', (error) =>
-    connection.closed({ error: new EventwireError('ERR_CONNECTION', 'socket error', { cause: error }) }),
-  )
+  socket.on('error', (error) => socketFailed(connection, error))
+}
+
+/**
+ * A socket error, reported to the hub connection. `ws` refuses a message past its own `maxPayload` before
+ * buffering it and closes with 1009 itself: that is the peer's oversized frame, reported as the hub
+ * reports one it reads (`ERR_FRAME_TOO_LARGE`, counted), not as a broken connection.
+ */
+export function socketFailed(connection: HubConnection, error: unknown): void {
+  if ((error as { code?: unknown } | undefined)?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+    const tooLarge = new EventwireError(
+      'ERR_FRAME_TOO_LARGE',
+      `connection ${connection.info.id} sent a message over the socket's maxPayload`,
+      { cause: error },
+    )
+    connection.lost(tooLarge)
+    connection.closed({ code: CLOSE_TOO_LARGE, error: tooLarge })
+    return
+  }
+  connection.closed({ error: new EventwireError('ERR_CONNECTION', 'socket error', { cause: error }) })
+}
+
+/**
+ * What the `ws` server under a hub buffers at most per message: twice the hub's `maxPayload`. A message
+ * between the two is read and refused by the hub like any oversized frame (an error frame, then 1009);
+ * past it, `ws` closes with 1009 before buffering it.
+ */
+export function socketMaxPayload(maxPayload: number): number {
+  return maxPayload * 2
 }
 
 /** Feeds a web-standard socket's events into a hub connection. */

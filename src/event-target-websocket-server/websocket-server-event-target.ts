@@ -6,8 +6,16 @@ import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from
 import { closeWebSocket, messageText } from '../core/link.js'
 import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
 import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
-import { type Attachment, type AttachOptions, attachToServer } from './node.js'
-import { isWebSocket, isWsSocket, socketLink, wireWebSocket, wireWsSocket } from './socket.js'
+import { type Admission, type Attachment, type AttachOptions, attachToServer, STATUS_TEXT } from './node.js'
+import {
+  isWebSocket,
+  isWsSocket,
+  socketFailed,
+  socketLink,
+  socketMaxPayload,
+  wireWebSocket,
+  wireWsSocket,
+} from './socket.js'
 
 export interface WebSocketServerEventTargetOptions extends Omit<HubOptions, 'codec' | 'limits' | 'nodeId'> {
   /**
@@ -62,9 +70,6 @@ export function createWebSocketServerEventTarget<TEvent extends TypedEvent = Typ
   return new WebSocketHub<TEvent>(options)
 }
 
-/** Why an upgrade was refused, or the principal it admitted. */
-type Admission = { ok: true; principal: unknown } | { ok: false; status: 401 | 403; message: string }
-
 class WebSocketHub<TEvent extends TypedEvent>
   extends Hub<TEvent>
   implements WebSocketServerEventTarget<TEvent>
@@ -94,7 +99,7 @@ class WebSocketHub<TEvent extends TypedEvent>
 
   attach(server: Server, options?: AttachOptions): Attachment {
     const attachment = attachToServer(server, options ?? {}, {
-      maxPayload: this.#maxPayload,
+      maxPayload: socketMaxPayload(this.#maxPayload),
       admit: (request) => this.#admit(toRequest(request)),
       accept: (socket, principal) => this.#acceptWs(socket, principal),
       onError: (error) => this.report(error),
@@ -111,7 +116,7 @@ class WebSocketHub<TEvent extends TypedEvent>
   upgrade(upgradeWebSocket: UpgradeWebSocket<unknown>): MiddlewareHandler {
     return async (context: Context) => {
       const admission = await this.#admit(context.req.raw)
-      if (!admission.ok) return context.text(admission.message, admission.status)
+      if (!admission.ok) return context.text(STATUS_TEXT[admission.status], admission.status)
       let connection: HubConnection | undefined
       return upgradeWebSocket(context, {
         onOpen: (_event, ws) => {
@@ -119,10 +124,11 @@ class WebSocketHub<TEvent extends TypedEvent>
         },
         onMessage: (event) => connection?.receive(messageText(event.data)),
         onClose: (event) => connection?.closed({ code: event.code, reason: event.reason }),
-        onError: (event) =>
-          connection?.closed({
-            error: new EventwireError('ERR_CONNECTION', 'socket error', { cause: event }),
-          }),
+        onError: (event) => {
+          // On Node the runtime's socket is a `ws` one, whose error (an oversized message) is on the event.
+          if (connection !== undefined)
+            socketFailed(connection, (event as { error?: unknown }).error ?? event)
+        },
       })
     }
   }
@@ -149,19 +155,20 @@ class WebSocketHub<TEvent extends TypedEvent>
     return connection.info
   }
 
-  async #admit(request: Request): Promise<Admission> {
+  async #admit(request: Request | undefined): Promise<Admission> {
+    if (request === undefined) return { ok: false, status: 400 }
     const origin = request.headers.get('origin')
     if (origin !== null && this.#allowedOrigins !== undefined && !this.#allowedOrigins.has(origin)) {
-      return { ok: false, status: 403, message: 'Forbidden' }
+      return { ok: false, status: 403 }
     }
     if (this.#authenticate === undefined) return { ok: true, principal: undefined }
     try {
       const principal = await this.#authenticate(request)
-      if (principal === false) return { ok: false, status: 401, message: 'Unauthorized' }
+      if (principal === false) return { ok: false, status: 401 }
       return { ok: true, principal }
     } catch (cause) {
       this.report(new EventwireError('ERR_UNAUTHORIZED', 'authenticate refused an upgrade', { cause }))
-      return { ok: false, status: 401, message: 'Unauthorized' }
+      return { ok: false, status: 401 }
     }
   }
 }
@@ -178,12 +185,23 @@ function wsContextLink(ws: WSContext<unknown>) {
   }
 }
 
-/** The upgrade request as a web `Request`, so `authenticate` has one signature on every runtime. */
-function toRequest(incoming: IncomingMessage): Request {
-  const headers = new Headers()
-  for (const [name, value] of Object.entries(incoming.headers)) {
-    if (Array.isArray(value)) for (const item of value) headers.append(name, item)
-    else if (value !== undefined) headers.set(name, value)
+/**
+ * The upgrade request as a web `Request`, so `authenticate` has one signature on every runtime; undefined
+ * when the request cannot be one (a `Host` or request target that is no URL), which is answered with 400.
+ */
+function toRequest(incoming: IncomingMessage): Request | undefined {
+  try {
+    const headers = new Headers()
+    for (const [name, value] of Object.entries(incoming.headers)) {
+      if (Array.isArray(value)) for (const item of value) headers.append(name, item)
+      else if (value !== undefined) headers.set(name, value)
+    }
+    const target = incoming.url ?? '/'
+    const url = target.startsWith('/')
+      ? new URL(`http://${incoming.headers.host ?? 'localhost'}${target}`)
+      : new URL(target)
+    return new Request(url, { headers })
+  } catch {
+    return undefined
   }
-  return new Request(`http://${incoming.headers.host ?? 'localhost'}${incoming.url ?? '/'}`, { headers })
 }
