@@ -15,7 +15,12 @@ import {
   type Link,
   type LinkCloseInfo,
 } from './link.js'
-import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
+import {
+  LinkWriter,
+  type OverflowPolicy,
+  type SharedBufferBudget,
+  unsendableEventError,
+} from './link-writer.js'
 import {
   readFunction,
   readLimits,
@@ -26,7 +31,14 @@ import {
   readSerializer,
 } from './options.js'
 import { assertEvent } from './registry.js'
-import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
+import {
+  createErrorSink,
+  createPeerReporter,
+  createStats,
+  createStatusSink,
+  type ErrorSink,
+  remoteError,
+} from './report.js'
 import type {
   EventwireStats,
   EventwireStatus,
@@ -91,6 +103,20 @@ export interface HubOptions<W = string> extends NetworkEventTargetOptions {
   /** Types one link may subscribe to; a further `sub` gets an `ERR_LIMIT` error frame. @default 10_000 */
   maxSubscriptionsPerConnection?: number
   /**
+   * Subscriptions of all links together (one per link and type), and likewise authorization answers
+   * remembered; a further `sub` gets an `ERR_LIMIT` error frame. Bounds what many connections, each
+   * within its own limits, can make the hub hold.
+   * @default 200_000
+   */
+  maxTotalSubscriptions?: number
+  /**
+   * Bytes queued toward all links together (each link's queue and its socket's buffer), plus frames
+   * waiting behind an asynchronous `authorize`. Past it, a link that is not keeping up gets its `overflow`
+   * policy as if its own queue were full, so stalled readers cannot take the memory the others need.
+   * @default 256 MiB
+   */
+  maxTotalBufferedBytes?: number
+  /**
    * Events per second one link may publish (a token bucket that holds one second's worth); events over it
    * are dropped, counted and answered with an `ERR_LIMIT` error frame (at most one per second). 0 means
    * no limit.
@@ -127,6 +153,8 @@ export interface HubConnection {
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+const DEFAULT_MAX_TOTAL_BUFFERED_BYTES = 256 * 1024 * 1024
+const DEFAULT_MAX_TOTAL_SUBSCRIPTIONS = 200_000
 /** Frames that may wait behind a pending asynchronous `authorize` before the link is closed. */
 const MAX_BACKLOG_FRAMES = 10_000
 /** Authorization answers remembered per connection. */
@@ -164,7 +192,15 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   readonly maxSubscriptionsPerConnection: number
   /** @internal */
   readonly maxPublishRate: number
+  /** @internal Bytes of frames one link may have waiting behind an asynchronous `authorize`. */
+  readonly maxBacklogBytes: number
   readonly #handshakeTimeoutMs: number
+  readonly #maxTotalSubscriptions: number
+  #totalSubscriptions = 0
+  /** Authorization answers remembered by all links; bounded by `maxTotalSubscriptions` too. */
+  #totalAuthAnswers = 0
+  /** @internal Bytes held for all links: queues, socket buffers and authorize backlogs. */
+  readonly buffered: SharedBufferBudget
   #idleSweep: ReturnType<typeof setInterval> | undefined
 
   constructor(options?: HubOptions<W>) {
@@ -178,6 +214,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       opts.maxBufferedBytes,
       DEFAULT_MAX_BUFFERED_BYTES,
     )
+    this.maxBacklogBytes = this.#maxBufferedBytes
     this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
     this.#authorize = readFunction('authorize', opts.authorize)
     this.#onConnection = readFunction('onConnection', opts.onConnection)
@@ -196,6 +233,19 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       0,
     )
     this.#handshakeTimeoutMs = readPositiveInteger('handshakeTimeoutMs', opts.handshakeTimeoutMs, 10_000)
+    this.#maxTotalSubscriptions = readPositiveInteger(
+      'maxTotalSubscriptions',
+      opts.maxTotalSubscriptions,
+      DEFAULT_MAX_TOTAL_SUBSCRIPTIONS,
+    )
+    this.buffered = {
+      maxBytes: readPositiveInteger(
+        'maxTotalBufferedBytes',
+        opts.maxTotalBufferedBytes,
+        DEFAULT_MAX_TOTAL_BUFFERED_BYTES,
+      ),
+      usedBytes: 0,
+    }
     if (this.#idleTimeoutMs > 0) {
       this.#idleSweep = setInterval(() => this.#closeIdle(), Math.max(1, Math.floor(this.#idleTimeoutMs / 4)))
       ;(this.#idleSweep as { unref?: () => void }).unref?.()
@@ -295,6 +345,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     return new LinkWriter(peer.link, this.#codec, {
       maxBufferedBytes: this.#maxBufferedBytes,
       overflow: this.#overflow,
+      announceDrops: true,
+      sharedBudget: this.buffered,
       onDrop: (events) => {
         this.#stats.dropped += events
       },
@@ -307,16 +359,30 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     })
   }
 
-  /** @internal Reports a peer's error and counts the dropped input. */
+  /**
+   * @internal Reports a peer's error and counts the dropped input. At most 10 a second per link reach
+   * `onError` and the link as error frames; the rest are counted only.
+   */
   peerError(peer: HubPeer<W>, error: EventwireError, closeCode?: number): void {
     this.#stats.dropped++
-    this.reportError(error)
-    peer.writer.writeControl(this.#codec.error(error.code, error.message, error.eventType))
+    if (peer.report(error) || closeCode !== undefined) {
+      peer.writer.writeControl(this.#codec.error(error.code, error.message, error.eventType))
+    }
     if (closeCode !== undefined) {
       peer.writer.flush()
       peer.link.close(closeCode, error.code)
       this.peerClosed(peer, { code: closeCode, reason: error.code, error })
     }
+  }
+
+  /**
+   * @internal A link remembers `added` more (or fewer) authorization answers; true while the hub-wide
+   * bound leaves room, false when the link must forget its own first.
+   */
+  rememberAnswers(added: number): boolean {
+    if (added > 0 && this.#totalAuthAnswers + added > this.#maxTotalSubscriptions) return false
+    this.#totalAuthAnswers += added
+    return true
   }
 
   /** @internal */
@@ -351,6 +417,15 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       )
       return
     }
+    if (this.#totalSubscriptions >= this.#maxTotalSubscriptions) {
+      const limit = this.#maxTotalSubscriptions
+      this.peerError(
+        peer,
+        new EventwireError('ERR_LIMIT', `more than ${limit} subscriptions on this hub`, { eventType: type }),
+      )
+      return
+    }
+    this.#totalSubscriptions++
     peer.types.add(type)
     let peers = this.#interest.get(type)
     if (peers === undefined) {
@@ -368,6 +443,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   #dropInterest(peer: HubPeer<W>, type: string): void {
+    this.#totalSubscriptions--
     const peers = this.#interest.get(type)
     if (peers === undefined) return
     peers.delete(peer)
@@ -385,7 +461,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       try {
         frame = this.#codec.event(type, origin, detail, hops)
       } catch (error) {
-        this.reportError(error as EventwireError)
+        // A detail that decodes but cannot be encoded again (nested too deep): the sender learns it.
+        this.peerError(from, error as EventwireError)
         return
       }
       for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame)
@@ -447,6 +524,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     peer.isGone = true
     peer.stopHandshakeTimer()
     peer.writer.dispose()
+    peer.forget()
     for (const type of peer.types) this.#dropInterest(peer, type)
     peer.types.clear()
     this.#peers.delete(peer.info.id)
@@ -505,15 +583,27 @@ class HubPeer<W> implements HubConnection {
   #tokens = 0
   #tokensAt = 0
   #lastRateErrorAt = 0
-  /** Frames waiting behind an asynchronous authorize, in arrival order. */
+  /** Frames waiting behind an asynchronous authorize, in arrival order, and the bytes they came in. */
   #backlog: Frame[] | undefined
+  #backlogBytes = 0
   readonly #authorized = new Map<string, boolean>()
+  /** Reports errors this link causes, at a bounded rate. */
+  readonly report: (error: EventwireError) => boolean
 
   constructor(hub: Hub<TypedEvent, W>, link: Link<W>, info: HubConnectionInfo) {
     this.hub = hub
     this.link = link
     this.info = info
     this.writer = hub.createWriter(this)
+    this.report = createPeerReporter((error) => hub.report(error))
+  }
+
+  /** The link is gone: give back what it held of the hub's budgets. */
+  forget(): void {
+    this.hub.rememberAnswers(-this.#authorized.size)
+    this.#authorized.clear()
+    this.#releaseBacklog()
+    this.#backlog = undefined
   }
 
   receive(data: unknown): void {
@@ -526,15 +616,28 @@ class HubPeer<W> implements HubConnection {
       return
     }
     if (this.#backlog !== undefined) {
-      if (this.#backlog.length + result.frames.length > MAX_BACKLOG_FRAMES) {
-        const error = new EventwireError('ERR_OVERFLOW', 'too many frames waiting for authorization')
+      const bytes = this.hub.codec.size(data as W)
+      const budget = this.hub.buffered
+      if (
+        this.#backlog.length + result.frames.length > MAX_BACKLOG_FRAMES ||
+        this.#backlogBytes + bytes > this.hub.maxBacklogBytes ||
+        budget.usedBytes + bytes > budget.maxBytes
+      ) {
+        const error = new EventwireError('ERR_OVERFLOW', 'too much waiting for authorization')
         this.hub.peerError(this, error, CLOSE_POLICY_VIOLATION)
         return
       }
-      this.#backlog.push(...result.frames)
+      this.#backlogBytes += bytes
+      budget.usedBytes += bytes
+      for (const frame of result.frames) this.#backlog.push(frame)
       return
     }
     this.#process(result.frames, 0)
+  }
+
+  #releaseBacklog(): void {
+    this.hub.buffered.usedBytes -= this.#backlogBytes
+    this.#backlogBytes = 0
   }
 
   closed(info: LinkCloseInfo = {}): void {
@@ -631,6 +734,7 @@ class HubPeer<W> implements HubConnection {
     this.#remember(type, action, allowed === true)
     const backlog = this.#backlog ?? []
     this.#backlog = undefined
+    this.#releaseBacklog()
     this.#process(backlog, 0)
   }
 
@@ -644,8 +748,19 @@ class HubPeer<W> implements HubConnection {
   }
 
   #remember(type: string, action: HubAction, allowed: boolean): void {
-    if (this.#authorized.size >= MAX_AUTH_CACHE) this.#authorized.clear()
-    this.#authorized.set(action + type, allowed)
+    if (this.isGone) return
+    const key = action + type
+    if (this.#authorized.has(key)) {
+      this.#authorized.set(key, allowed)
+      return
+    }
+    if (this.#authorized.size >= MAX_AUTH_CACHE || !this.hub.rememberAnswers(1)) {
+      // Full, here or hub-wide: forget this link's answers (they are asked again when needed).
+      this.hub.rememberAnswers(-this.#authorized.size)
+      this.#authorized.clear()
+      if (!this.hub.rememberAnswers(1)) return
+    }
+    this.#authorized.set(key, allowed)
   }
 
   #refuse(type: string, action: HubAction): void {
@@ -701,7 +816,8 @@ class HubPeer<W> implements HubConnection {
         this.hub.peerError(this, new EventwireError('ERR_FRAME_MALFORMED', 'hello sent twice'))
         return
       case 'error':
-        this.hub.report(new EventwireError(frame.code, `spoke ${this.info.id} reported: ${frame.message}`))
+        // What a spoke says is its own word: reported as ERR_REMOTE, bounded, never as the hub's error.
+        this.report(remoteError(`spoke ${this.info.id}`, frame.code, frame.message, frame.eventType))
         return
       case 'bye':
         // The spoke is leaving on purpose: drop its interest now, not when the platform notices. Our

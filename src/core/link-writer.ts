@@ -22,6 +22,25 @@ export interface LinkWriterOptions {
    * event frame it could not carry, after the frames around it were sent one by one.
    */
   onSendError: (error: unknown, frame: unknown) => void
+  /**
+   * Tell the other side, once the queue moves again, how many events were dropped for it: an
+   * `ERR_OVERFLOW` error frame after the events that made it through, which a spoke reports as a `gap`.
+   * @default false
+   */
+  announceDrops?: boolean
+  /** A budget shared by many writers (a hub's `maxTotalBufferedBytes`); see `SharedBufferBudget`. */
+  sharedBudget?: SharedBufferBudget
+}
+
+/**
+ * Bytes held by a group of writers (one hub's links), counted as each writer's queue plus its link's
+ * buffer as last seen. Past `maxBytes`, a writer whose link is not keeping up (its platform buffer above
+ * the high-water mark) treats itself as full and applies its overflow policy; links that keep up are not
+ * touched, so one hub's stalled readers cannot take the memory of the others.
+ */
+export interface SharedBufferBudget {
+  readonly maxBytes: number
+  usedBytes: number
 }
 
 /** Largest batch written at once; past it the queue is flushed inline rather than at the end of the tick. */
@@ -46,10 +65,18 @@ export class LinkWriter<W = string> {
   readonly #options: LinkWriterOptions
   readonly #highWaterBytes: number
   readonly #inlineFlushChars: number
-  #frames: W[] = []
+  /** Queued frames in order; a dropped event leaves a hole (undefined) until the queue is compacted. */
+  #frames: Array<W | undefined> = []
   /** Parallel to #frames: true for event frames (droppable), false for control frames. */
   #isEvent: boolean[] = []
   #queuedChars = 0
+  #holes = 0
+  /** No event before this index is still queued: drop-oldest resumes its search here (O(1) amortized). */
+  #oldestEvent = 0
+  /** Events dropped since the other side was last told (with `announceDrops`). */
+  #unannounced = 0
+  /** What this writer counts in the shared budget: its queue plus its link's buffer, as last seen. */
+  #sharedBytes = 0
   #isScheduled = false
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #isClosed = false
@@ -68,35 +95,66 @@ export class LinkWriter<W = string> {
   writeEvent(frame: W): boolean {
     if (this.#isClosed) return false
     const size = this.#codec.size(frame)
-    if (this.#queuedChars + size + this.#platformBytes() > this.#options.maxBufferedBytes) {
-      if (!this.#makeRoom(size)) return false
+    const platform = this.#platformBytes()
+    if (
+      this.#queuedChars + size + platform > this.#options.maxBufferedBytes ||
+      this.#isOverShared(platform)
+    ) {
+      if (!this.#makeRoom(size, platform)) return false
     }
     this.#push(frame, size, true)
     return true
   }
 
-  /** Queues a control frame (sub, unsub, ping, pong, error, hello); never dropped by the policy. */
+  /**
+   * Queues a control frame (sub, unsub, ping, pong, error, hello, bye); never dropped by the policy. A
+   * control frame that would take the queue past `maxBufferedBytes` drops queued events first; if that is
+   * not enough, the other side is not reading what it asks for (a flood of pings), and the link is closed
+   * through `onOverflowClose`.
+   */
   writeControl(frame: W): void {
     if (this.#isClosed) return
-    this.#push(frame, this.#codec.size(frame), false)
+    const size = this.#codec.size(frame)
+    const platform = this.#platformBytes()
+    if (this.#queuedChars + size + platform > this.#options.maxBufferedBytes) {
+      if (this.#options.overflow !== 'close')
+        this.#dropOldest(this.#options.maxBufferedBytes - platform - size)
+      if (this.#queuedChars + size + platform > this.#options.maxBufferedBytes) {
+        this.#closeForOverflow(
+          `more than ${this.#options.maxBufferedBytes} bytes of control frames queued for a peer that does not read`,
+        )
+        return
+      }
+    }
+    this.#push(frame, size, false)
   }
 
   /** Writes what is queued now, as one batch where possible. */
   flush(): void {
     this.#isScheduled = false
-    if (this.#isClosed || this.#frames.length === 0) return
-    if (this.#platformBytes() > this.#highWaterBytes) {
+    if (this.#isClosed || this.#frames.length - this.#holes === 0) return
+    const platform = this.#platformBytes()
+    if (platform > this.#highWaterBytes) {
       this.#retryTimer ??= setTimeout(() => {
         this.#retryTimer = undefined
         this.flush()
       }, BLOCKED_RETRY_MS)
+      this.#account(platform)
       return
     }
-    const frames = this.#frames
-    const isEvent = this.#isEvent
+    const { frames, isEvent } =
+      this.#holes === 0 ? { frames: this.#frames as W[], isEvent: this.#isEvent } : this.#compacted()
     this.#frames = []
     this.#isEvent = []
     this.#queuedChars = 0
+    this.#holes = 0
+    this.#oldestEvent = 0
+    if (this.#unannounced > 0) {
+      // Once the queue moves again: the other side learns that events before this point were lost.
+      frames.push(this.#codec.error('ERR_OVERFLOW', `${this.#unannounced} events dropped: read too slowly`))
+      isEvent.push(false)
+      this.#unannounced = 0
+    }
     let start = 0
     while (start < frames.length) {
       let end = start
@@ -110,6 +168,7 @@ export class LinkWriter<W = string> {
       this.#send(frames, isEvent, start, end)
       start = end
     }
+    this.#account(this.#platformBytes())
   }
 
   /** Sends frames[start, end) as one message; if the link refuses it, frame by frame. */
@@ -158,12 +217,19 @@ export class LinkWriter<W = string> {
     this.#frames = []
     this.#isEvent = []
     this.#queuedChars = 0
+    this.#holes = 0
+    this.#oldestEvent = 0
+    this.#account(0)
   }
 
   #push(frame: W, size: number, isEvent: boolean): void {
     this.#frames.push(frame)
     this.#isEvent.push(isEvent)
     this.#queuedChars += size
+    if (this.#options.sharedBudget !== undefined) {
+      this.#options.sharedBudget.usedBytes += size
+      this.#sharedBytes += size
+    }
     // A burst larger than a batch leaves now, in several writes, instead of piling up until the tick ends.
     if (this.#queuedChars >= this.#inlineFlushChars) this.flush()
     else if (!this.#isScheduled) {
@@ -176,38 +242,91 @@ export class LinkWriter<W = string> {
     return this.#link.bufferedBytes?.() ?? 0
   }
 
+  /** Brings this writer's share of the shared budget up to date. */
+  #account(platform: number): void {
+    const budget = this.#options.sharedBudget
+    if (budget === undefined) return
+    const bytes = this.#isClosed ? 0 : this.#queuedChars + platform
+    budget.usedBytes += bytes - this.#sharedBytes
+    this.#sharedBytes = bytes
+  }
+
+  /** The shared budget is spent and this link is the one not keeping up. */
+  #isOverShared(platform: number): boolean {
+    const budget = this.#options.sharedBudget
+    if (budget === undefined) return false
+    this.#account(platform)
+    return budget.usedBytes > budget.maxBytes && platform > this.#highWaterBytes
+  }
+
   /** Applies the overflow policy; true when the new frame may be queued. */
-  #makeRoom(incoming: number): boolean {
-    const { overflow, maxBufferedBytes, onDrop } = this.#options
+  #makeRoom(incoming: number, platform: number): boolean {
+    const { overflow, maxBufferedBytes } = this.#options
     if (overflow === 'close') {
-      this.dispose()
-      this.#options.onOverflowClose(
-        new EventwireError('ERR_OVERFLOW', `more than ${maxBufferedBytes} bytes queued for a slow peer`),
-      )
+      this.#closeForOverflow(`more than ${maxBufferedBytes} bytes queued for a slow peer`)
       return false
     }
     if (overflow === 'drop-oldest') {
-      const budget = maxBufferedBytes - this.#platformBytes() - incoming
-      const frames: W[] = []
-      const isEvent: boolean[] = []
-      let dropped = 0
-      for (let i = 0; i < this.#frames.length; i++) {
-        const frame = this.#frames[i]!
-        if (this.#isEvent[i] && this.#queuedChars > budget) {
-          this.#queuedChars -= this.#codec.size(frame)
-          dropped++
-          continue
-        }
-        frames.push(frame)
-        isEvent.push(this.#isEvent[i]!)
-      }
-      this.#frames = frames
-      this.#isEvent = isEvent
-      if (dropped > 0) onDrop(dropped)
+      // Over the shared budget, the new event replaces old ones: this link's share does not grow.
+      const budget = this.#isOverShared(platform)
+        ? this.#queuedChars - incoming
+        : maxBufferedBytes - platform - incoming
+      this.#dropOldest(budget)
       if (this.#queuedChars <= budget) return true
     }
-    onDrop(1)
+    this.#dropped(1)
     return false
+  }
+
+  /** Drops the oldest queued events until the queue holds at most `budget` bytes (or has no events). */
+  #dropOldest(budget: number): void {
+    let dropped = 0
+    const frames = this.#frames
+    while (this.#queuedChars > budget && this.#oldestEvent < frames.length) {
+      const i = this.#oldestEvent++
+      const frame = frames[i]
+      if (frame === undefined || !this.#isEvent[i]) continue
+      const size = this.#codec.size(frame)
+      frames[i] = undefined
+      this.#queuedChars -= size
+      if (this.#options.sharedBudget !== undefined) {
+        this.#options.sharedBudget.usedBytes -= size
+        this.#sharedBytes -= size
+      }
+      this.#holes++
+      dropped++
+    }
+    // Holes are removed once they are half the queue, so each costs O(1) amortized.
+    if (this.#holes > 64 && this.#holes * 2 > frames.length) {
+      const { frames: kept, isEvent } = this.#compacted()
+      this.#frames = kept
+      this.#isEvent = isEvent
+      this.#holes = 0
+      this.#oldestEvent = 0
+    }
+    if (dropped > 0) this.#dropped(dropped)
+  }
+
+  #compacted(): { frames: W[]; isEvent: boolean[] } {
+    const frames: W[] = []
+    const isEvent: boolean[] = []
+    for (let i = 0; i < this.#frames.length; i++) {
+      const frame = this.#frames[i]
+      if (frame === undefined) continue
+      frames.push(frame)
+      isEvent.push(this.#isEvent[i]!)
+    }
+    return { frames, isEvent }
+  }
+
+  #dropped(events: number): void {
+    if (this.#options.announceDrops === true) this.#unannounced += events
+    this.#options.onDrop(events)
+  }
+
+  #closeForOverflow(message: string): void {
+    this.dispose()
+    this.#options.onOverflowClose(new EventwireError('ERR_OVERFLOW', message))
   }
 }
 

@@ -57,3 +57,50 @@ export function reportUnhandled(error: EventwireError): void {
   if (typeof report === 'function') report(error)
   else console.error(error)
 }
+
+/** Reports caused by one peer that reach `onError` per second; the rest are counted and summed up. */
+const PEER_REPORTS_PER_SECOND = 10
+/** Characters of a peer's own error text kept in a report. */
+const PEER_TEXT_LENGTH = 200
+
+/**
+ * Bounds what one peer can make this node report: at most 10 errors a second reach `report`, and the
+ * next one that does says how many were held back meanwhile. Returns false for a report held back, so
+ * the caller can skip the matching error frame too.
+ */
+export function createPeerReporter(report: ErrorSink): (error: EventwireError) => boolean {
+  let windowStart = 0
+  let inWindow = 0
+  let heldBack = 0
+  return (error) => {
+    const now = Date.now()
+    if (now - windowStart >= 1000) {
+      windowStart = now
+      inWindow = 0
+    }
+    if (inWindow >= PEER_REPORTS_PER_SECOND) {
+      heldBack++
+      return false
+    }
+    inWindow++
+    if (heldBack > 0) {
+      const note = ` (and ${heldBack} more reports from this peer held back)`
+      heldBack = 0
+      error = new EventwireError(error.code, error.message + note, {
+        cause: error.cause,
+        eventType: error.eventType,
+      })
+    }
+    report(error)
+    return true
+  }
+}
+
+/**
+ * An error frame a peer sent, as this node reports it: always `ERR_REMOTE`, so a peer can never pose as a
+ * local `ERR_UNAUTHORIZED` or `ERR_LIMIT`; the peer's code and its text, cut short, are in the message.
+ */
+export function remoteError(who: string, code: string, text: string, eventType?: string): EventwireError {
+  const shown = text.length > PEER_TEXT_LENGTH ? `${text.slice(0, PEER_TEXT_LENGTH)}…` : text
+  return new EventwireError('ERR_REMOTE', `${who} reported ${code}: ${JSON.stringify(shown)}`, { eventType })
+}

@@ -16,7 +16,13 @@ import {
   readSerializer,
 } from './options.js'
 import { assertEvent } from './registry.js'
-import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
+import {
+  createErrorSink,
+  createPeerReporter,
+  createStats,
+  createStatusSink,
+  type ErrorSink,
+} from './report.js'
 import type {
   EventwireStats,
   EventwireStatus,
@@ -136,6 +142,10 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined
   #lastReceivedAt = 0
+  /** When the message before the current one arrived: the start of a gap the hub announces. */
+  #previousReceivedAt = 0
+  /** Reports the hub's error frames at a bounded rate, whatever it sends. */
+  readonly #reportHub: (error: EventwireError) => boolean
   #disconnectedAt: number | undefined
   #handshakePingId = 0
   #nextPingId = 0
@@ -151,6 +161,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     const opts = readOptionsObject(options, 'Spoke')
     this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
     this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
+    this.#reportHub = createPeerReporter(this.reportError)
     const connect = readFunction<SpokeConnector<W>>('connect', opts.connect)
     if (connect === undefined) invalidOption('connect', 'a function', undefined)
     this.#connect = connect
@@ -286,6 +297,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     const writer = new LinkWriter(link, this.#codec, {
       maxBufferedBytes: this.#maxBufferedBytes,
       overflow: this.#overflow,
+      announceDrops: true,
       onDrop: (events) => {
         this.#stats.dropped += events
       },
@@ -405,6 +417,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   #receive(data: unknown): void {
+    this.#previousReceivedAt = this.#lastReceivedAt
     this.#lastReceivedAt = Date.now()
     const result = this.#codec.decode(data)
     if (!result.ok) {
@@ -438,7 +451,11 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         this.#writer?.writeControl(this.#codec.pong(frame.id))
         return
       case 'error':
-        this.reportError(
+        if (frame.code === 'ERR_OVERFLOW' && this.#state === 'connected') {
+          // The hub dropped events queued for this spoke (it read too slowly): what it missed is a gap.
+          this.#reportStatus({ type: 'gap', since: this.#previousReceivedAt, until: Date.now() })
+        }
+        this.#reportHub(
           new EventwireError(frame.code, `hub reported: ${frame.message}`, { eventType: frame.eventType }),
         )
         return
