@@ -111,8 +111,9 @@ export interface HubOptions<W = string> extends NetworkEventTargetOptions {
   maxTotalSubscriptions?: number
   /**
    * Bytes queued toward all links together (each link's queue and its socket's buffer), plus frames
-   * waiting behind an asynchronous `authorize`. Past it, a link that is not keeping up gets its `overflow`
-   * policy as if its own queue were full, so stalled readers cannot take the memory the others need.
+   * waiting behind an asynchronous `authorize`. Past it, a link holding more than its share (this over
+   * the number of links) gets its `overflow` policy as if its own queue were full, so stalled readers
+   * cannot take the memory the others need.
    * @default 256 MiB
    */
   maxTotalBufferedBytes?: number
@@ -245,6 +246,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
         DEFAULT_MAX_TOTAL_BUFFERED_BYTES,
       ),
       usedBytes: 0,
+      links: 0,
     }
     if (this.#idleTimeoutMs > 0) {
       this.#idleSweep = setInterval(() => this.#closeIdle(), Math.max(1, Math.floor(this.#idleTimeoutMs / 4)))
@@ -293,6 +295,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     }
     this.#peers.set(info.id, peer)
     this.#stats.connections++
+    this.buffered.links = this.#peers.size
     peer.startHandshakeTimer(this.#handshakeTimeoutMs)
     this.#safely(() => this.#onConnection?.(info))
     return peer
@@ -528,6 +531,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     for (const type of peer.types) this.#dropInterest(peer, type)
     peer.types.clear()
     this.#peers.delete(peer.info.id)
+    this.buffered.links = this.#peers.size
     this.#stats.connections--
     this.#safely(() => this.#onDisconnection?.(peer.info, info))
   }

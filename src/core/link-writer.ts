@@ -34,13 +34,15 @@ export interface LinkWriterOptions {
 
 /**
  * Bytes held by a group of writers (one hub's links), counted as each writer's queue plus its link's
- * buffer as last seen. Past `maxBytes`, a writer whose link is not keeping up (its platform buffer above
- * the high-water mark) treats itself as full and applies its overflow policy; links that keep up are not
- * touched, so one hub's stalled readers cannot take the memory of the others.
+ * buffer as last seen. Past `maxBytes`, a writer holding more than its fair share (`maxBytes / links`)
+ * treats itself as full and applies its overflow policy; links within their share are not touched, so
+ * stalled readers cannot take the memory the others need, however many connections they open.
  */
 export interface SharedBufferBudget {
   readonly maxBytes: number
   usedBytes: number
+  /** Writers sharing the budget (at least 1). */
+  links: number
 }
 
 /** Largest batch written at once; past it the queue is flushed inline rather than at the end of the tick. */
@@ -251,12 +253,14 @@ export class LinkWriter<W = string> {
     this.#sharedBytes = bytes
   }
 
-  /** The shared budget is spent and this link is the one not keeping up. */
+  /** The shared budget is spent and this link holds more than its share of it. */
   #isOverShared(platform: number): boolean {
     const budget = this.#options.sharedBudget
     if (budget === undefined) return false
     this.#account(platform)
-    return budget.usedBytes > budget.maxBytes && platform > this.#highWaterBytes
+    return (
+      budget.usedBytes > budget.maxBytes && this.#sharedBytes > budget.maxBytes / Math.max(1, budget.links)
+    )
   }
 
   /** Applies the overflow policy; true when the new frame may be queued. */

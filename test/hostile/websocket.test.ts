@@ -306,6 +306,68 @@ describe('websocket hub: bounded backlogs and hub-wide limits', () => {
   })
 })
 
+describe('websocket hub: many connections, each within every limit', () => {
+  it('holds at most maxTotalBufferedBytes for stalled readers together, each under its own maxBufferedBytes', async () => {
+    const ids: string[] = []
+    const { running } = await hubWith(cleanup, {
+      maxBufferedBytes: 4 * 1024 * 1024,
+      maxTotalBufferedBytes: 4 * 1024 * 1024,
+      onConnection: (connection) => ids.push(connection.id),
+    })
+    const control = await controlSpoke(running)
+    const stalled = await Promise.all(Array.from({ length: 10 }, () => nonReader(running.url)))
+    for (const peer of stalled) peer.socket.send(`[4,${HELLO},[2,"own"]]`)
+    await waitFor(() => running.hub.stats().connections === 11, { timeoutMs: 5_000 })
+    for (const peer of stalled) peer.pause()
+    const before = heapUsed()
+    // Distinct frames per link (a shared fan-out frame would be counted once by the heap).
+    for (let n = 0; n < 10_000; n++) {
+      for (const id of ids.slice(1)) {
+        running.hub
+          .connectionTarget(id)
+          ?.dispatchEvent(new CustomEvent('own', { detail: `${id}:${n}:${'d'.repeat(1_000)}` }))
+      }
+      if (n % 200 === 199) await new Promise((resolve) => setImmediate(resolve))
+    }
+    // 100 MB went to ten links that may each hold 4 MiB; together they hold about 4 MiB.
+    expect(heapUsed() - before).toBeLessThan(12 * 1024 * 1024)
+    expect(running.hub.stats().dropped).toBeGreaterThan(50_000)
+    await control.stream(200)
+  })
+
+  it('at default limits, subscriptions from many connections stop at maxTotalSubscriptions (200,000), and what they cost is measured', async () => {
+    const { running } = await hubWith(cleanup, { onError: () => {} })
+    const before = heapUsed()
+    const peers = await Promise.all(Array.from({ length: 21 }, () => rawClient(cleanup, running.url)))
+    for (const [p, peer] of peers.entries()) {
+      // A batch carries at most 10,000 frames, the hello included.
+      const subs = Array.from({ length: 9_990 }, (_, i) => `[2,"${`${p}_${i}_`.padEnd(256, 'x')}"]`)
+      peer.socket.send(`[4,${HELLO},${subs.join(',')}]`)
+    }
+    await waitFor(
+      () =>
+        peers.every((peer) => peer.errorFrames().length > 0 || running.hub.stats().subscriptions === 200_000),
+      {
+        timeoutMs: 20_000,
+      },
+    )
+    await waitFor(
+      () =>
+        running.hub.stats().subscriptions === 200_000 && peers.some((peer) => peer.errorFrames().length > 0),
+      {
+        timeoutMs: 20_000,
+      },
+    )
+    const perEntry = (heapUsed() - before) / 200_000
+    console.log(
+      `hub heap per subscription (256-character type, 21 connections): ${Math.round(perEntry)} bytes`,
+    )
+    expect(running.hub.stats().subscriptions).toBe(200_000)
+    // The worst case at default limits that docs/security.md computes from this: under 1 KiB an entry.
+    expect(perEntry).toBeLessThan(1024)
+  })
+})
+
 describe('websocket hub: what peers report', () => {
   it('reports a flood of error frames from a spoke as ERR_REMOTE, at most 10 a second, text cut short', async () => {
     const { running, errors } = await hubWith(cleanup)
