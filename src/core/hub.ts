@@ -455,8 +455,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     if (!this.registry.has(type)) this.#announce(type, false)
   }
 
-  /** @internal An event from a spoke: forward to other interested spokes, then the hub's own listeners. */
-  relay(from: HubPeer<W>, type: string, origin: string, detail: unknown, hops: number): void {
+  /**
+   * @internal An event from a spoke: forward to other interested spokes, then the hub's own listeners.
+   * Its origin is the one the hub gave the link, never what the spoke wrote in the frame.
+   */
+  relay(from: HubPeer<W>, type: string, detail: unknown, hops: number): void {
+    const origin = from.origin
     this.#stats.received++
     const peers = this.#interest.get(type)
     if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
@@ -577,6 +581,11 @@ class HubPeer<W> implements HubConnection {
   readonly info: HubConnectionInfo
   readonly writer: LinkWriter<W>
   readonly types = new Set<string>()
+  /**
+   * The origin of every event this link publishes, chosen by the hub: a spoke cannot pose as another
+   * node (and so keep an event from it, whose no-echo filter would drop it), whatever its frames say.
+   */
+  readonly origin = createNodeId()
   isGone = false
   lastReceivedAt = Date.now()
   /** Created on first use by `Hub.connectionTarget`. */
@@ -803,7 +812,7 @@ class HubPeer<W> implements HubConnection {
   #apply(frame: Frame): void {
     switch (frame.kind) {
       case 'event':
-        if (this.#takeToken()) this.hub.relay(this, frame.type, frame.origin, frame.detail, frame.hops)
+        if (this.#takeToken()) this.hub.relay(this, frame.type, frame.detail, frame.hops)
         return
       case 'sub':
         this.hub.subscribe(this, frame.type)

@@ -41,6 +41,7 @@ export {
 } from './length-prefixed.js'
 export type { Link, LinkCloseInfo } from './link.js'
 export {
+  CLOSE_FORBIDDEN,
   CLOSE_GOING_AWAY,
   CLOSE_HEARTBEAT_TIMEOUT,
   CLOSE_INTERNAL_ERROR,
@@ -49,6 +50,7 @@ export {
   CLOSE_PROTOCOL_ERROR,
   CLOSE_TOO_LARGE,
   CLOSE_TRY_AGAIN_LATER,
+  CLOSE_UNAUTHORIZED,
   createNodeId,
   messageText,
 } from './link.js'

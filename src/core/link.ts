@@ -32,6 +32,13 @@ export const CLOSE_INTERNAL_ERROR = 1011
 export const CLOSE_TRY_AGAIN_LATER = 1013
 /** Application code: the peer stopped answering heartbeats. */
 export const CLOSE_HEARTBEAT_TIMEOUT = 4000
+/**
+ * Application code: the hub's `authenticate` refused this client. A browser cannot read an HTTP 401 on a
+ * WebSocket upgrade, but it can read a close code, so the hub opens the socket and closes it with this.
+ */
+export const CLOSE_UNAUTHORIZED = 4401
+/** Application code: the client's `Origin` is not in the hub's `allowedOrigins` (HTTP 403's meaning). */
+export const CLOSE_FORBIDDEN = 4403
 
 /** A random id naming one node of a topology (the origin of its events). */
 export function createNodeId(): string {

@@ -104,6 +104,11 @@ interface FlushWaiter {
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/**
+ * The least wait before trying again after the hub refused this spoke's credentials (its longest backoff
+ * if that is longer): a refusal is repeated until the credentials change, so hammering only costs both.
+ */
+const REFUSED_RETRY_DELAY_MS = 2_000
 
 /**
  * A spoke of a hub-and-spoke topology, independent of any transport: local listeners plus one link to the
@@ -343,11 +348,17 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         ? undefined
         : new EventwireError('ERR_CONNECTION', `link closed (${info.code})`))
     this.#reportStatus(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error })
+    const isRefused = error instanceof EventwireError && error.code === 'ERR_UNAUTHORIZED'
+    // A refusal is the application's business, not a network blip: say so, and do not hammer the hub.
+    if (isRefused) this.reportError(error)
     if (this.#backoff === undefined) {
       void this.close()
       return
     }
-    const delayMs = backoffDelayMs(this.#backoff, this.#attempt++)
+    const delayMs = isRefused
+      ? Math.max(this.#backoff.maxDelayMs, REFUSED_RETRY_DELAY_MS)
+      : backoffDelayMs(this.#backoff, this.#attempt)
+    this.#attempt++
     this.#state = 'waiting'
     this.#reportStatus({ type: 'reconnecting', attempt: this.#attempt, delayMs })
     this.#reconnectTimer = setTimeout(() => {

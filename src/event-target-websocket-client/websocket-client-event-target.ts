@@ -1,5 +1,5 @@
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { closeWebSocket, type Link, messageText } from '../core/link.js'
+import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, closeWebSocket, type Link, messageText } from '../core/link.js'
 import { readPositiveInteger } from '../core/options.js'
 import { Spoke, type SpokeConnector, type SpokeOptions } from '../core/spoke.js'
 import type { NetworkEventTarget, TypedEvent } from '../core/types.js'
@@ -28,11 +28,12 @@ export interface WebSocketClientEventTargetOptions
   extends Omit<SpokeOptions, 'connect' | 'codec' | 'peer' | 'limits'> {
   /**
    * The hub's URL (`ws:` or `wss:`), or several: each reconnect tries the next one, so spokes move to
-   * another hub when theirs is gone.
+   * another hub when theirs is gone. Or a function called before every attempt, which may fetch a fresh
+   * token first: `url: async () => `wss://hub.example/ws?token=${await getToken()}``.
    */
-  url: string | URL | ReadonlyArray<string | URL>
-  /** WebSocket subprotocols to offer. */
-  protocols?: string | string[]
+  url: string | URL | ReadonlyArray<string | URL> | UrlProvider
+  /** WebSocket subprotocols to offer, or a function called before every attempt that returns them. */
+  protocols?: string | string[] | ProtocolsProvider
   /**
    * The WebSocket class. @default `globalThis.WebSocket`, else the `ws` package (Node 20 has no global
    * WebSocket)
@@ -45,6 +46,11 @@ export interface WebSocketClientEventTargetOptions
   /** Largest message accepted from the hub, in bytes. @default 4 MiB */
   maxPayload?: number
 }
+
+/** Gives the URL for the next connection attempt (called before each one). */
+export type UrlProvider = () => string | URL | Promise<string | URL>
+/** Gives the subprotocols for the next connection attempt (called before each one). */
+export type ProtocolsProvider = () => string | string[] | Promise<string | string[]>
 
 export type WebSocketClientEventTarget<TEvent extends TypedEvent = TypedEvent> =
   NetworkEventTarget<TEvent> & {
@@ -61,7 +67,9 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
   options: WebSocketClientEventTargetOptions,
 ): WebSocketClientEventTarget<TEvent> {
   if (typeof options !== 'object' || options === null) invalidOption('options', 'an object', options)
-  const urls = readUrls(options.url)
+  const urlProvider = typeof options.url === 'function' ? options.url : undefined
+  const urls = urlProvider === undefined ? readUrls(options.url) : []
+  const protocolsProvider = typeof options.protocols === 'function' ? options.protocols : undefined
   const connectTimeoutMs = readPositiveInteger('connectTimeoutMs', options.connectTimeoutMs, 10_000)
   const maxFrameBytes = readPositiveInteger('maxPayload', options.maxPayload, 4 * 1024 * 1024)
   if (options.WebSocket !== undefined && typeof options.WebSocket !== 'function') {
@@ -70,13 +78,22 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
   let attempt = 0
   const connect: SpokeConnector = async (handlers, signal) => {
     const WebSocketClass = options.WebSocket ?? (await platformWebSocket())
-    const url = urls[attempt++ % urls.length]!
+    const url =
+      urlProvider === undefined ? urls[attempt++ % urls.length]! : readUrls(await provided(urlProvider))[0]!
+    const protocols =
+      protocolsProvider === undefined
+        ? (options.protocols as string | string[] | undefined)
+        : await provided(protocolsProvider)
+    // Errors and statuses name the hub without its query string or user info: tokens go there.
+    const hub = redactUrl(url)
     return new Promise<Link>((resolve, reject) => {
-      const socket = new WebSocketClass(url, options.protocols, options.wsOptions)
+      const socket = new WebSocketClass(url, protocols, options.wsOptions)
       socket.binaryType = 'arraybuffer'
       let isOpen = false
+      /** The HTTP status that refused the upgrade, where the platform tells it (the `ws` package). */
+      let refusedStatus: number | undefined
       const timer = setTimeout(() => {
-        reject(new EventwireError('ERR_TIMEOUT', `no connection to ${url} within ${connectTimeoutMs} ms`))
+        reject(new EventwireError('ERR_TIMEOUT', `no connection to ${hub} within ${connectTimeoutMs} ms`))
         socket.close()
       }, connectTimeoutMs)
       const onAbort = () => socket.close()
@@ -96,17 +113,53 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
       socket.onclose = (event) => {
         clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
-        if (isOpen) handlers.closed({ code: event.code, reason: event.reason })
+        const refusal = refusalError(hub, event.code, refusedStatus)
+        if (isOpen) handlers.closed({ code: event.code, reason: event.reason, error: refusal })
         else
           reject(
-            new EventwireError('ERR_CONNECTION', `could not connect to ${url} (close code ${event.code})`),
+            refusal ??
+              new EventwireError('ERR_CONNECTION', `could not connect to ${hub} (close code ${event.code})`),
           )
       }
       // An error is always followed by a close, which reports it.
-      socket.onerror = () => {}
+      socket.onerror = (event) => {
+        const message = String((event as { message?: unknown } | undefined)?.message ?? '')
+        const status = /Unexpected server response: (\d{3})/.exec(message)?.[1]
+        if (status !== undefined) refusedStatus = Number(status)
+      }
     })
   }
   return new Spoke<TEvent>({ ...options, connect, limits: { maxFrameBytes } })
+}
+
+/** The hub refused this client (close 4401 or 4403, or HTTP 401 or 403 where readable), else undefined. */
+function refusalError(hub: string, code: number, status: number | undefined): EventwireError | undefined {
+  if (code === CLOSE_UNAUTHORIZED || status === 401) {
+    return new EventwireError('ERR_UNAUTHORIZED', `the hub at ${hub} refused this client's credentials`)
+  }
+  if (code === CLOSE_FORBIDDEN || status === 403) {
+    return new EventwireError('ERR_UNAUTHORIZED', `the hub at ${hub} does not allow this client's origin`)
+  }
+  return undefined
+}
+
+/** Calls a provider; what it throws or rejects with becomes a connection error (retried with backoff). */
+async function provided<T>(provider: () => T | Promise<T>): Promise<Awaited<T>> {
+  try {
+    return await provider()
+  } catch (cause) {
+    throw new EventwireError('ERR_CONNECTION', 'the url or protocols provider failed', { cause })
+  }
+}
+
+/** A URL as it may appear in errors and logs: no user info, no query string, no fragment. */
+function redactUrl(url: string | URL): string {
+  try {
+    const parsed = new URL(String(url))
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+  } catch {
+    return '(an invalid URL)'
+  }
 }
 
 function readUrls(value: unknown): string[] {

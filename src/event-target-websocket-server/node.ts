@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocketServer } from 'ws'
 import { EventwireError, invalidOption } from '../core/errors.js'
+import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED } from '../core/link.js'
 import type { WsSocketLike } from './socket.js'
 
 export interface AttachOptions {
@@ -14,8 +15,17 @@ export interface Attachment {
   close(): void
 }
 
-/** Why an upgrade was refused, or the principal it admitted. */
+/**
+ * Why an upgrade was refused, or the principal it admitted. A malformed request (400) is refused in HTTP;
+ * an unauthenticated (401) or forbidden (403) client gets a socket closed at once with 4401 or 4403,
+ * which browsers can read (they cannot read the status of a refused upgrade).
+ */
 export type Admission = { ok: true; principal: unknown } | { ok: false; status: 400 | 401 | 403 }
+
+/** The close code that tells a client why it was refused. */
+export function refusalCloseCode(status: 401 | 403): number {
+  return status === 401 ? CLOSE_UNAUTHORIZED : CLOSE_FORBIDDEN
+}
 
 interface AttachHooks {
   /** Largest message the socket layer buffers; see `socketMaxPayload`. */
@@ -61,9 +71,16 @@ export function attachToServer(server: Server, options: AttachOptions, hooks: At
   const onUpgrade: UpgradeHandler = (request, socket, head) => {
     Promise.all([hooks.admit(request), serving])
       .then(([admission, wss]) => {
-        if (!admission.ok) return refuse(socket, admission.status)
+        if (admission.ok) {
+          wss.handleUpgrade(request, socket, head, (ws) =>
+            hooks.accept(ws as unknown as WsSocketLike, admission.principal),
+          )
+          return
+        }
+        const { status } = admission
+        if (status === 400) return refuse(socket, status)
         wss.handleUpgrade(request, socket, head, (ws) =>
-          hooks.accept(ws as unknown as WsSocketLike, admission.principal),
+          ws.close(refusalCloseCode(status), STATUS_TEXT[status]),
         )
       })
       .catch(() => socket.destroy())

@@ -6,7 +6,14 @@ import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from
 import { closeWebSocket, messageText } from '../core/link.js'
 import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
 import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
-import { type Admission, type Attachment, type AttachOptions, attachToServer, STATUS_TEXT } from './node.js'
+import {
+  type Admission,
+  type Attachment,
+  type AttachOptions,
+  attachToServer,
+  refusalCloseCode,
+  STATUS_TEXT,
+} from './node.js'
 import {
   isWebSocket,
   isWsSocket,
@@ -19,14 +26,16 @@ import {
 
 export interface WebSocketServerEventTargetOptions extends Omit<HubOptions, 'codec' | 'limits' | 'nodeId'> {
   /**
-   * Runs at the upgrade, before the socket opens. Return the principal (any value, handed to `authorize`
-   * and `onConnection`); return `false` or throw to refuse with HTTP 401.
+   * Runs at the upgrade. Return the principal (any value but `null`, `undefined` and `false`, handed to
+   * `authorize` and `onConnection`). Returning `null`, `undefined` or `false`, or throwing, refuses the
+   * client: its socket is closed at once with 4401, which browsers and Node clients alike can read.
    * @default everyone admitted, principal `undefined`
    */
   authenticate?: (request: Request) => unknown
   /**
-   * Browser origins allowed to connect. A request whose `Origin` header is not listed is refused with HTTP
-   * 403; requests without an `Origin` (non-browser clients) are not affected.
+   * Browser origins allowed to connect. A request whose `Origin` header is not listed is refused: its
+   * socket is closed at once with 4403, before any frame is read. Requests without an `Origin`
+   * (non-browser clients) are not affected.
    * @default any origin
    */
   allowedOrigins?: readonly string[]
@@ -116,7 +125,13 @@ class WebSocketHub<TEvent extends TypedEvent>
   upgrade(upgradeWebSocket: UpgradeWebSocket<unknown>): MiddlewareHandler {
     return async (context: Context) => {
       const admission = await this.#admit(context.req.raw)
-      if (!admission.ok) return context.text(STATUS_TEXT[admission.status], admission.status)
+      if (!admission.ok) {
+        const { status } = admission
+        if (status === 400) return context.text(STATUS_TEXT[status], status)
+        return upgradeWebSocket(context, {
+          onOpen: (_event, ws) => closeWebSocket(ws, refusalCloseCode(status), STATUS_TEXT[status]),
+        })
+      }
       let connection: HubConnection | undefined
       return upgradeWebSocket(context, {
         onOpen: (_event, ws) => {
@@ -164,7 +179,9 @@ class WebSocketHub<TEvent extends TypedEvent>
     if (this.#authenticate === undefined) return { ok: true, principal: undefined }
     try {
       const principal = await this.#authenticate(request)
-      if (principal === false) return { ok: false, status: 401 }
+      // `users.get(token)` for an unknown token is undefined: that is a refusal, not an anonymous user.
+      if (principal === false || principal === null || principal === undefined)
+        return { ok: false, status: 401 }
       return { ok: true, principal }
     } catch (cause) {
       this.report(new EventwireError('ERR_UNAUTHORIZED', 'authenticate refused an upgrade', { cause }))

@@ -87,7 +87,7 @@ describe('websocket hub: hostile input', () => {
 })
 
 describe('websocket hub: admission and authorization', () => {
-  it('refuses an upgrade that authenticate rejects with 401, and hands the principal on', async () => {
+  it('refuses a client that authenticate rejects with close code 4401, and hands the principal on', async () => {
     const principals: unknown[] = []
     const { running } = await hubWith(cleanup, {
       authenticate: (request) => {
@@ -96,8 +96,8 @@ describe('websocket hub: admission and authorization', () => {
       },
       onConnection: (connection) => principals.push(connection.principal),
     })
-    expect(await refusedWith(`${running.url}?token=wrong`)).toBe(401)
-    expect(await refusedWith(running.url)).toBe(401)
+    expect(await refusedWith(`${running.url}?token=wrong`)).toBe(4401)
+    expect(await refusedWith(running.url)).toBe(4401)
     const admitted = client(`${running.url}?token=secret`)
     cleanup.push(() => admitted.close())
     await admitted.ready
@@ -105,9 +105,9 @@ describe('websocket hub: admission and authorization', () => {
     expect(running.hub.stats().connections).toBe(1)
   })
 
-  it('refuses a browser origin that is not allowed with 403, and lets listed and origin-less clients in', async () => {
+  it('refuses a browser origin that is not allowed with close code 4403, and lets listed and origin-less clients in', async () => {
     const { running } = await hubWith(cleanup, { allowedOrigins: ['https://app.example'] })
-    expect(await refusedWith(running.url, { origin: 'https://evil.example' })).toBe(403)
+    expect(await refusedWith(running.url, { origin: 'https://evil.example' })).toBe(4403)
     const listed = await raw(running.url, { origin: 'https://app.example' })
     const originless = await raw(running.url)
     expect([listed.closed(), originless.closed()]).toEqual([undefined, undefined])

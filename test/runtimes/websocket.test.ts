@@ -111,8 +111,8 @@ describe.each(RUNTIMES)('$name', (runtime) => {
     expect(answersToB).toEqual(answersToA)
     expect((answersToA[0] as { runtime: string }).runtime).toMatch(new RegExp(`^${runtime.name} `))
 
-    // authenticate runs at the upgrade, before any socket opens.
-    expect(await refusedWith(`ws://127.0.0.1:${port}/ws`)).toBe(401)
+    // authenticate runs at the upgrade; a refused client's socket is closed at once with 4401.
+    expect(await refusedWith(`ws://127.0.0.1:${port}/ws`)).toBe(4401)
     // Garbage after a hello: an error frame, and the socket stays. A first frame that is not a hello:
     // an error frame, then close 1002.
     const garbage = await raw(url)

@@ -152,6 +152,12 @@ export async function openRawStream(hub: Endpoint, alpn = IROH_ALPN) {
     pause: () => {
       isPaused = true
     },
+    /** Reads again after `pause()`. */
+    resume: () => {
+      isPaused = false
+      resume?.()
+      resume = undefined
+    },
     close: async () => {
       await endpoint.close()
       isPaused = false

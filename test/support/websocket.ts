@@ -46,7 +46,10 @@ export async function startHub(
   }
 }
 
-export function client(url: string | string[], options: Partial<WebSocketClientEventTargetOptions> = {}) {
+export function client(
+  url: WebSocketClientEventTargetOptions['url'],
+  options: Partial<WebSocketClientEventTargetOptions> = {},
+) {
   return createWebSocketClientEventTarget({
     url,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
@@ -122,7 +125,10 @@ export async function rawClient(
   return { socket, frames, texts, errorFrames, closed: () => closed }
 }
 
-/** Resolves with the HTTP status that refused an upgrade; rejects if the upgrade is accepted. */
+/**
+ * Resolves with how the hub refused a client: the HTTP status of a refused upgrade, or the close code of
+ * a socket it opened and closed before any frame (4401, 4403). Rejects if the hub sends a frame.
+ */
 export function refusedWith(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { headers })
@@ -130,7 +136,9 @@ export function refusedWith(url: string, headers: Record<string, string> = {}): 
       resolve(response.statusCode ?? 0)
       socket.terminate()
     })
-    socket.on('open', () => reject(new Error('the upgrade was accepted')))
+    socket.on('open', () => socket.send('[0,1,"refused","spoke"]'))
+    socket.on('message', () => reject(new Error('the hub admitted the client')))
+    socket.on('close', (code) => resolve(code))
     socket.on('error', () => {})
   })
 }
