@@ -53,4 +53,35 @@ describe('websocket client in real headless Chromium', () => {
     await page.close()
     await node.close()
   })
+
+  it('a client the hub refuses learns it within 2 s (close code 4401), does not hammer, and shows no token', async () => {
+    let attempts = 0
+    const refusing = await startHub({
+      authenticate: () => {
+        attempts++
+        return false
+      },
+    })
+    const page = await browser.newPage()
+    try {
+      const started = Date.now()
+      await page.goto(`${pages.origin}/?hub=${encodeURIComponent(`${refusing.url}?token=hunter2`)}`)
+      await page.waitForFunction(
+        () => ((globalThis as { errors?: string[] }).errors ?? []).length > 0,
+        undefined,
+        {
+          timeout: 2_000,
+        },
+      )
+      const reported = (await page.evaluate(() => (globalThis as { errors?: string[] }).errors)) ?? []
+      expect(reported[0]).toMatch(/^ERR_UNAUTHORIZED: /)
+      expect(reported.join(' ')).not.toContain('hunter2')
+      await waitFor(() => Date.now() - started >= 3_000, { timeoutMs: 4_000, intervalMs: 50 })
+      expect(attempts).toBeGreaterThanOrEqual(1)
+      expect(attempts).toBeLessThanOrEqual(3)
+    } finally {
+      await page.close()
+      await refusing.close()
+    }
+  })
 })
