@@ -87,6 +87,31 @@ describe('Hub', () => {
     expect(hub.remoteTypes()).toEqual(['news'])
   })
 
+  it('sets the origin of a relayed event from the link it came on, whatever the frame says (every hub transport)', async () => {
+    const { connect } = setup()
+    const victim = connect('victim')
+    const observer = connect('observer')
+    const forger = connect('forger')
+    victim.connection.receive(encodeSub('news'))
+    observer.connection.receive(encodeSub('news'))
+    forger.connection.receive(encodeEvent('news', 'victim', 1, jsonSerializer))
+    forger.connection.receive(encodeEvent('news', 'observer', 2, jsonSerializer))
+    victim.connection.receive(encodeEvent('news', 'victim', 3, jsonSerializer))
+    await nextTask()
+    // The forged origin hides nothing from the node it names...
+    expect(victim.link.events()).toEqual([1, 2])
+    expect(observer.link.events()).toEqual([1, 2, 3])
+    // ...and passes nothing off as that node's: each link's events carry one origin of the hub's choosing.
+    const origins = (link: RecordingLink) =>
+      link.frames().flatMap((frame) => (frame.kind === 'event' ? [frame.origin] : []))
+    const [fromForger, again, fromVictim] = origins(observer.link)
+    expect(again).toBe(fromForger)
+    expect(origins(victim.link)).toEqual([fromForger, fromForger])
+    expect(fromForger).not.toBe('victim')
+    expect(fromVictim).not.toBe(fromForger)
+    expect(new Set([fromForger, fromVictim, 'victim', 'observer', 'forger']).size).toBe(5)
+  })
+
   it('delivers spoke events to its own listeners as CustomEvents', async () => {
     const { hub, connect } = setup()
     const got: unknown[] = []
