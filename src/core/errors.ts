@@ -18,6 +18,7 @@ export type EventwireErrorCode =
   | 'ERR_REMOTE'
   | 'ERR_ABORTED'
   | 'ERR_LIMIT'
+  | 'ERR_SEQUENCE'
 
 const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_FRAME_MALFORMED',
@@ -35,6 +36,7 @@ const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_REMOTE',
   'ERR_ABORTED',
   'ERR_LIMIT',
+  'ERR_SEQUENCE',
 ])
 
 /** True when `code` is one of the published `EventwireErrorCode`s (for codes read off the wire). */

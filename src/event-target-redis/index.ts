@@ -3,5 +3,6 @@
  * Every node is equal; the scale-out path for hubs on several machines.
  * @module
  */
+export type { RedisAuthOptions } from './frame-auth.js'
 export type { RedisClient, RedisEventTarget, RedisEventTargetOptions } from './redis-event-target.js'
 export { createRedisEventTarget } from './redis-event-target.js'

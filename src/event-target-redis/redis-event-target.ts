@@ -12,7 +12,13 @@ import {
   readSerializer,
 } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
-import { createErrorSink, createStats, createStatusSink, type ErrorSink } from '../core/report.js'
+import {
+  createErrorSink,
+  createPeerReporter,
+  createStats,
+  createStatusSink,
+  type ErrorSink,
+} from '../core/report.js'
 import type {
   EventwireStats,
   EventwireStatus,
@@ -21,6 +27,7 @@ import type {
   Serializer,
   TypedEvent,
 } from '../core/types.js'
+import { type FrameAuth, type RedisAuthOptions, readAuth } from './frame-auth.js'
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
 export type RedisClient = Redis | Cluster
@@ -53,6 +60,12 @@ export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
    * @default 10_000
    */
   offlineQueueSize?: number
+  /**
+   * Sign every published message with a shared key (HMAC-SHA-256) and drop, counted and reported as
+   * `ERR_UNAUTHORIZED`, every received message that no key signed: a client of the Redis server without the
+   * key can no longer inject or forge events. Every node on the channels must have it on. @default off
+   */
+  auth?: RedisAuthOptions
 }
 
 /** A Redis peer: the lifecycle surface of every network target. `close()` leaves the clients open. */
@@ -69,6 +82,15 @@ const MAX_BATCH_CHARS = 256 * 1024
 const DEFAULT_OFFLINE_QUEUE_SIZE = 10_000
 /** (origin, type) pairs whose last sequence number a receiver remembers; the oldest is forgotten past it. */
 const MAX_TRACKED_SEQUENCES = 10_000
+/**
+ * Sequence numbers follow each sender's clock in µs (at least), so a late arrival is at most this far
+ * behind the last one seen. A frame further behind is no late copy: the last one seen was forged or
+ * replayed ahead, or the sender's clock went back; it is taken as new. So one forged frame silences an
+ * origin on a type for at most this long (10 s).
+ */
+const SEQUENCE_WINDOW = 10_000_000
+/** Origins whose sequence drops are counted one by one. */
+const MAX_COUNTED_ORIGINS = 1_000
 
 // Redis client events carry differently typed arguments per event name.
 // biome-ignore lint/suspicious/noExplicitAny: the listener signature ioredis declares
@@ -117,16 +139,23 @@ class RedisTarget<TEvent extends TypedEvent>
    * `nodeId` continues above what it sent before, unless it had sent more events than µs had passed
    * (over a million a second on average).
    */
-  #sequence = Math.floor((performance.timeOrigin + performance.now()) * 1000)
+  #sequence = nowMicros()
   /** type -> origin -> the highest sequence number received from it. */
   readonly #lastSequence = new Map<string, Map<string, number>>()
   #trackedSequences = 0
+  /** origin -> events dropped by the sequence check, for the reports. */
+  readonly #sequenceDrops = new Map<string, number>()
+  /** Reports sequence anomalies and unsigned messages at a bounded rate. */
+  readonly #reportAnomaly: (error: EventwireError) => boolean
+  readonly #auth: FrameAuth | undefined
 
   constructor(options: RedisEventTargetOptions) {
     super()
     const opts = readOptionsObject(options, 'createRedisEventTarget')
     this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
     this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
+    this.#reportAnomaly = createPeerReporter(this.reportError)
+    this.#auth = readAuth(opts.auth)
     this.#publisher = readClient('publishClient', opts.publishClient)
     this.#subscriber = readClient('subscribeClient', opts.subscribeClient)
     if (this.#publisher === this.#subscriber) {
@@ -212,7 +241,8 @@ class RedisTarget<TEvent extends TypedEvent>
     if (!this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const type = this.eventType(event.type)
-      const seq = this.#sequence + 1
+      // At least the clock in µs: a forged number ahead of it is overtaken within SEQUENCE_WINDOW.
+      const seq = Math.max(this.#sequence + 1, nowMicros())
       this.#enqueue(
         this.#prefix + type,
         encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq),
@@ -347,7 +377,8 @@ class RedisTarget<TEvent extends TypedEvent>
     )
   }
 
-  #publish(channel: string, message: string, events: number): void {
+  #publish(channel: string, frames: string, events: number): void {
+    const message = this.#auth === undefined ? frames : this.#auth.sign(frames)
     const publishing = this.#isSharded
       ? this.#publisher.spublish(channel, message)
       : classicPublisher(this.#publisher, channel).publish(channel, message)
@@ -408,7 +439,21 @@ class RedisTarget<TEvent extends TypedEvent>
     const type = channel.slice(this.#prefix.length)
     // A message may still arrive for a type we just left, or for a channel of someone sharing the client.
     if (!this.registry.has(type)) return
-    const result = decodeFrames(message, this.#limits, this.#serializer)
+    let frames = message
+    if (this.#auth !== undefined) {
+      const verified = this.#auth.verify(message)
+      if (verified === undefined) {
+        this.#stats.dropped++
+        this.#reportAnomaly(
+          new EventwireError('ERR_UNAUTHORIZED', `on "${channel}": a message no key signed was dropped`, {
+            eventType: type,
+          }),
+        )
+        return
+      }
+      frames = verified
+    }
+    const result = decodeFrames(frames, this.#limits, this.#serializer)
     if (!result.ok) {
       this.#stats.dropped++
       this.reportError(
@@ -439,6 +484,7 @@ class RedisTarget<TEvent extends TypedEvent>
         // A copy (ioredis resent a PUBLISH whose answer was lost) or a late arrival: delivering it would
         // break at-most-once or per-dispatcher order.
         this.#stats.dropped++
+        this.#sequenceDropped(frame.origin, type)
         continue
       }
       this.#stats.received++
@@ -460,10 +506,33 @@ class RedisTarget<TEvent extends TypedEvent>
       this.#lastSequence.set(type, byOrigin)
     }
     const last = byOrigin.get(origin)
-    if (last !== undefined && seq <= last) return false
+    if (last !== undefined && seq <= last) {
+      if (last - seq < SEQUENCE_WINDOW) return false
+      this.#reportAnomaly(
+        new EventwireError(
+          'ERR_SEQUENCE',
+          `on "${type}": an event from ${origin} is ${Math.round((last - seq) / 1e6)} s behind the last one seen; taken as new (the last was forged or replayed, or the sender's clock went back)`,
+          { eventType: type },
+        ),
+      )
+    }
     byOrigin.set(origin, seq)
     if (last === undefined && ++this.#trackedSequences > MAX_TRACKED_SEQUENCES) this.#forgetOldestType()
     return true
+  }
+
+  /** Counts a sequence drop by origin and reports it, at a bounded rate. */
+  #sequenceDropped(origin: string, type: string): void {
+    const count = (this.#sequenceDrops.get(origin) ?? 0) + 1
+    if (count === 1 && this.#sequenceDrops.size >= MAX_COUNTED_ORIGINS) this.#sequenceDrops.clear()
+    this.#sequenceDrops.set(origin, count)
+    this.#reportAnomaly(
+      new EventwireError(
+        'ERR_SEQUENCE',
+        `on "${type}": dropped an event from ${origin} as a copy or a late arrival (${count} from it so far)`,
+        { eventType: type },
+      ),
+    )
   }
 
   #forgetOldestType(): void {
@@ -598,4 +667,9 @@ function whenReady(client: RedisClient): Promise<void> {
     client.once('ready', onReady)
     client.once('end', onEnd)
   })
+}
+
+/** Wall-clock time in µs, monotonic within the process. */
+function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000)
 }

@@ -179,7 +179,7 @@ describe('redis faults', () => {
     expect(a.errors.map((error) => error.code)).toContain('ERR_CLOSED')
   })
 
-  it("drops a copy or a late arrival of a dispatcher's event by its sequence number, and never a foreign frame without one", async () => {
+  it("drops a copy or a late arrival of a dispatcher's event by its sequence number, reports it, and never drops a foreign frame without one", async () => {
     const b = peer()
     const seen: unknown[] = []
     b.target.addEventListener('dup', (event) => seen.push(event.detail))
@@ -200,7 +200,13 @@ describe('redis faults', () => {
     await waitFor(() => seen.length === 6, { timeoutMs: 5_000 })
     expect(seen).toEqual(['first', 'second', 'another origin', 'no seq', 'no seq', 'other type'])
     expect(b.target.stats().dropped).toBe(2)
-    expect(b.errors).toEqual([])
+    // Each drop is reported, naming the origin and counting its drops.
+    expect(
+      b.errors.map((error) => [error.code, error.message.match(/from (\S+) .*\((\d+) from it/)?.slice(1)]),
+    ).toEqual([
+      ['ERR_SEQUENCE', ['writer-1', '1']],
+      ['ERR_SEQUENCE', ['writer-1', '2']],
+    ])
   })
 
   it('a node restarted with the same nodeId continues above its old sequence numbers', async () => {
