@@ -57,8 +57,11 @@ async function graphqlRedisPair(port: number): Promise<ClosablePair> {
 
 /** Ours with the prefix each contender's channels are told apart by. */
 const oursPair = (port: number) => redisPair(port, 'b1:')
+/** Ours with every message signed and verified (`auth: { keys }`): what the MAC costs. */
+const oursSignedPair = (port: number) =>
+  redisPair(port, 'b4:', { auth: { keys: ['bench-key-0123456789abcdef'] } }, 'eventwire redis signed')
 
-const makers = [oursPair, yogaPair, graphqlRedisPair]
+const makers = [oursPair, yogaPair, graphqlRedisPair, oursSignedPair]
 
 export async function run(): Promise<void> {
   const server = await RedisServer.start()
@@ -73,6 +76,8 @@ export async function run(): Promise<void> {
       ratios: [
         { ours: 'eventwire redis', theirs: 'yoga redis-event-target', target: 2 },
         { ours: 'eventwire redis', theirs: 'graphql-redis-subscriptions', target: 1.5 },
+        { ours: 'eventwire redis signed', theirs: 'eventwire redis' },
+        { ours: 'eventwire redis signed', theirs: 'yoga redis-event-target', target: 2 },
       ],
     })
     await Promise.all(pairs.map((pair) => pair.close()))

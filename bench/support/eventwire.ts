@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Redis } from 'ioredis'
-import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
+import { createRedisEventTarget, type RedisEventTargetOptions } from '../../src/event-target-redis/index.js'
 import {
   createWebSocketClientEventTarget,
   type WebSocketClientEventTarget,
@@ -59,13 +59,28 @@ export async function spokes(url: string, count: number): Promise<WebSocketClien
 }
 
 /** Node A dispatches, node B listens; each has its own publish and subscribe connection. */
-export async function redisPair(port: number, prefix: string): Promise<ClosablePair> {
+export async function redisPair(
+  port: number,
+  prefix: string,
+  options: Pick<RedisEventTargetOptions, 'auth'> = {},
+  name = 'eventwire redis',
+): Promise<ClosablePair> {
   const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
-  const a = createRedisEventTarget({ publishClient: clients[0]!, subscribeClient: clients[1]!, prefix })
-  const b = createRedisEventTarget({ publishClient: clients[2]!, subscribeClient: clients[3]!, prefix })
+  const a = createRedisEventTarget({
+    publishClient: clients[0]!,
+    subscribeClient: clients[1]!,
+    prefix,
+    ...options,
+  })
+  const b = createRedisEventTarget({
+    publishClient: clients[2]!,
+    subscribeClient: clients[3]!,
+    prefix,
+    ...options,
+  })
   await Promise.all([a.ready, b.ready])
   return {
-    name: 'eventwire redis',
+    name,
     send: (detail) => a.dispatchEvent(new CustomEvent('tick', { detail })),
     onReceive: async (listener) => {
       b.addEventListener('tick', (event) => listener(event.detail as { n: number; t: number }))
