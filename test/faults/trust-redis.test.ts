@@ -47,7 +47,7 @@ const nowMicros = () => Math.floor((performance.timeOrigin + performance.now()) 
 
 describe('redis: forged and replayed frames', () => {
   it('one frame with the largest sequence number does not silence its origin: the next real event is taken as new, and reported', async () => {
-    const a = await peer()
+    const a = await peer({ nodeId: 'victim' })
     const b = await peer()
     const got: number[] = []
     b.target.addEventListener('news', (event) => got.push(event.detail as number))
@@ -55,20 +55,20 @@ describe('redis: forged and replayed frames', () => {
     a.target.dispatchEvent(new CustomEvent('news', { detail: 0 }))
     await waitFor(() => got.length === 1, { timeoutMs: 5_000 })
     const forger = redis()
-    await forger.publish('trust:news', JSON.stringify([1, 'news', a.target.nodeId, 'forged', 0, 2 ** 53 - 1]))
+    await forger.publish('trust:news', JSON.stringify([1, 'news', 'victim', 'forged', 0, 2 ** 53 - 1]))
     await waitFor(() => got.length === 2, { timeoutMs: 5_000 })
     for (let n = 1; n <= 100; n++) a.target.dispatchEvent(new CustomEvent('news', { detail: n }))
     await waitFor(() => got.length === 102, { timeoutMs: 5_000 })
     expect(got.filter((detail) => typeof detail === 'number')).toEqual(
       Array.from({ length: 101 }, (_, n) => n),
     )
-    expect(
-      b.errors.some((error) => error.code === 'ERR_SEQUENCE' && error.message.includes(a.target.nodeId)),
-    ).toBe(true)
+    expect(b.errors.some((error) => error.code === 'ERR_SEQUENCE' && error.message.includes('victim'))).toBe(
+      true,
+    )
   })
 
   it('a frame forged a little ahead silences its origin for no longer than that lead, and each drop is reported by origin', async () => {
-    const a = await peer()
+    const a = await peer({ nodeId: 'victim' })
     const b = await peer()
     const got: Array<{ n: number; at: number }> = []
     b.target.addEventListener('news', (event) => {
@@ -81,7 +81,7 @@ describe('redis: forged and replayed frames', () => {
     const forgedAt = Date.now()
     await redis().publish(
       'trust:news',
-      JSON.stringify([1, 'news', a.target.nodeId, 'forged', 0, nowMicros() + leadMs * 1000]),
+      JSON.stringify([1, 'news', 'victim', 'forged', 0, nowMicros() + leadMs * 1000]),
     )
     let n = 1
     await waitFor(
@@ -98,7 +98,7 @@ describe('redis: forged and replayed frames', () => {
     const reports = b.errors.filter((error) => error.code === 'ERR_SEQUENCE')
     expect(reports.length).toBeGreaterThan(0)
     expect(reports.length).toBeLessThanOrEqual(10 * Math.ceil((Date.now() - forgedAt) / 1000 + 1))
-    expect(reports[0]?.message).toContain(a.target.nodeId)
+    expect(reports[0]?.message).toContain('victim')
     // Everything after the silence arrived, in order.
     const after = got.slice(1).map((entry) => entry.n)
     expect(after).toEqual([...after].sort((x, y) => x - y))
@@ -109,15 +109,12 @@ describe('redis: shared-key authentication', () => {
   const keys = ['k1-0123456789abcdef', 'k2-0123456789abcdef']
 
   it('delivers signed frames, drops and reports frames that no key signed, and accepts either of two keys', async () => {
-    const a = await peer({ auth: { keys: [keys[1]!, keys[0]!] } })
+    const a = await peer({ nodeId: 'victim', auth: { keys: [keys[1]!, keys[0]!] } })
     const b = await peer({ auth: { keys } })
     const got: unknown[] = []
     b.target.addEventListener('news', (event) => got.push(event.detail))
     await b.target.flush()
-    await redis().publish(
-      'trust:news',
-      JSON.stringify([1, 'news', a.target.nodeId, 'forged', 0, 2 ** 53 - 1]),
-    )
+    await redis().publish('trust:news', JSON.stringify([1, 'news', 'victim', 'forged', 0, 2 ** 53 - 1]))
     await redis().publish('trust:news', `~${'A'.repeat(43)}${JSON.stringify([1, 'news', 'x', 'bad mac'])}`)
     for (const n of [1, 2, 3]) a.target.dispatchEvent(new CustomEvent('news', { detail: n }))
     await waitFor(() => got.length === 3, { timeoutMs: 5_000 })
