@@ -46,8 +46,12 @@ export interface FrameCodec<W> {
   readonly limits: FrameLimits
   /** Features this codec can write and read, listed in the hello. @default none */
   readonly features?: readonly Feature[]
-  /** Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be encoded. */
-  event(type: string, origin: string, detail: unknown, hops?: number): W
+  /**
+   * Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be encoded. `id` is the
+   * identity a bridge gave the event (docs/protocol.md); a codec must carry it for bridged topologies to
+   * deliver once.
+   */
+  event(type: string, origin: string, detail: unknown, hops?: number, id?: string): W
   hello(nodeId: string, role: NodeRole, features?: readonly Feature[]): W
   sub(type: string): W
   unsub(type: string): W
@@ -71,7 +75,8 @@ export function createTextCodec(
 ): FrameCodec<string> {
   return {
     limits,
-    event: (type, origin, detail, hops) => encodeEvent(type, origin, detail, serializer, hops),
+    event: (type, origin, detail, hops, id) =>
+      encodeEvent(type, origin, detail, serializer, hops, undefined, id),
     hello: encodeHello,
     sub: encodeSub,
     unsub: encodeUnsub,
@@ -98,8 +103,9 @@ export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): Fr
   return {
     limits,
     features: CLONE_FEATURES,
-    event: (type, origin, detail, hops = 0) => {
+    event: (type, origin, detail, hops = 0, id) => {
       const value = detail === undefined ? null : detail
+      if (id !== undefined) return [FRAME_EVENT, type, origin, value, hops, null, id]
       return hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value]
     },
     hello: (nodeId, role, features = []) =>
@@ -130,7 +136,8 @@ function batchRuns(frames: readonly CloneFrame[]): CloneFrame {
   let run: unknown[] | undefined
   let first: CloneFrame | undefined
   for (const frame of frames) {
-    if (frame[0] === FRAME_EVENT) {
+    // An event with an identity (it crossed a bridge) keeps its own frame: a run has no place for it.
+    if (frame[0] === FRAME_EVENT && frame.length <= 5) {
       const hops = frame[4] ?? 0
       if (first !== undefined && frame[1] === first[1] && frame[2] === first[2] && hops === (first[4] ?? 0)) {
         run ??= [FRAME_RUN, first[1], first[2], hops, first[3]]
@@ -153,6 +160,7 @@ function batchRuns(frames: readonly CloneFrame[]): CloneFrame {
 
 const ESTIMATED_DETAIL_BYTES = 64
 
+/** A cheap size for the writer's bound: our own frames, on the hot path. */
 function estimateSize(frame: CloneFrame): number {
   if (frame[0] === FRAME_BATCH) {
     let total = 8
@@ -161,6 +169,55 @@ function estimateSize(frame: CloneFrame): number {
   }
   const detail = frame[0] === FRAME_EVENT ? frame[3] : undefined
   return 32 + (typeof detail === 'string' ? detail.length * 2 : ESTIMATED_DETAIL_BYTES)
+}
+
+/** Values `messageBytes` looks at, at most; past them, each value left counts this many bytes. */
+const ESTIMATE_BUDGET = 256
+const BYTES_PER_UNSEEN_VALUE = 64
+
+/**
+ * About how many bytes a received message holds, for bounds on what a peer makes us keep (the authorize
+ * backlog): text by its length; a structured clone by its strings, binary data and the values inside its
+ * arrays, maps, sets and objects, looked at up to a fixed number of values so that estimating costs
+ * little, with the rest counted at a flat rate. A long string or buffer counts whole as soon as it is
+ * seen, so a hostile peer cannot make a large message count as small.
+ */
+export function messageBytes(message: unknown): number {
+  if (typeof message === 'string') return message.length
+  const pending: unknown[] = [message]
+  let bytes = 0
+  let seen = 0
+  const visit = (value: unknown) => {
+    if (seen + pending.length < ESTIMATE_BUDGET) pending.push(value)
+    else bytes += BYTES_PER_UNSEEN_VALUE
+  }
+  while (pending.length > 0) {
+    const value = pending.pop()
+    seen++
+    if (typeof value === 'string') bytes += 16 + value.length * 2
+    else if (typeof value !== 'object' || value === null) bytes += 8
+    else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) bytes += 32 + value.byteLength
+    else if (Array.isArray(value)) {
+      bytes += 16
+      for (const item of value) visit(item)
+    } else if (value instanceof Map) {
+      bytes += 32
+      for (const [key, item] of value) {
+        visit(key)
+        visit(item)
+      }
+    } else if (value instanceof Set) {
+      bytes += 32
+      for (const item of value) visit(item)
+    } else {
+      bytes += 32
+      for (const key in value) {
+        visit(key)
+        visit((value as Record<string, unknown>)[key])
+      }
+    }
+  }
+  return bytes
 }
 
 /**

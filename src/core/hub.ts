@@ -1,8 +1,8 @@
-import { type FrameCodec, resolveCodec } from './codec.js'
+import { type FrameCodec, messageBytes, resolveCodec } from './codec.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
-import { eventHops, withHops } from './hops.js'
+import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
   CLOSE_HEARTBEAT_TIMEOUT,
@@ -261,7 +261,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     const peers = this.#interest.get(event.type)
     if (peers !== undefined && !this.isClosed) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = this.#codec.event(event.type, this.nodeId, event.detail, eventHops(event))
+      const frame = this.#codec.event(event.type, this.nodeId, event.detail, eventHops(event), eventId(event))
       for (const peer of peers) this.#sendEvent(peer, frame)
     }
     this.#stats.delivered += this.registry.deliver(event)
@@ -355,6 +355,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       },
       onOverflowClose: (error) => {
         this.reportError(error)
+        this.#sayBye(peer, CLOSE_TRY_AGAIN_LATER, 'overflow')
         peer.link.close(CLOSE_TRY_AGAIN_LATER, 'overflow')
         this.peerClosed(peer, { code: CLOSE_TRY_AGAIN_LATER, reason: 'overflow', error })
       },
@@ -372,6 +373,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       peer.writer.writeControl(this.#codec.error(error.code, error.message, error.eventType))
     }
     if (closeCode !== undefined) {
+      // The bye tells a peer whose platform has no close signal (a MessagePort) that its link is gone.
+      peer.writer.writeControl(this.#codec.bye(closeCode, error.code))
       peer.writer.flush()
       peer.link.close(closeCode, error.code)
       this.peerClosed(peer, { code: closeCode, reason: error.code, error })
@@ -459,14 +462,16 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
    * @internal An event from a spoke: forward to other interested spokes, then the hub's own listeners.
    * Its origin is the one the hub gave the link, never what the spoke wrote in the frame.
    */
-  relay(from: HubPeer<W>, type: string, detail: unknown, hops: number): void {
+  relay(from: HubPeer<W>, type: string, detail: unknown, hops: number, id: string | undefined): void {
     const origin = from.origin
     this.#stats.received++
+    // A bridged event that reached this hub by another path already: deliver it once.
+    if (!isFirstSight(this, id)) return
     const peers = this.#interest.get(type)
     if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
       let frame: W
       try {
-        frame = this.#codec.event(type, origin, detail, hops)
+        frame = this.#codec.event(type, origin, detail, hops, id)
       } catch (error) {
         // A detail that decodes but cannot be encoded again (nested too deep): the sender learns it.
         this.peerError(from, error as EventwireError)
@@ -476,7 +481,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     }
     const isTapped = this.#taps.size > 0
     if (!this.registry.has(type) && !isTapped && from.target === undefined) return
-    const event = withHops(new CustomEvent(type, { detail }), hops)
+    const event = withHops(new CustomEvent(type, { detail }), hops, id)
     this.#stats.delivered += this.registry.deliver(event)
     if (from.target !== undefined) this.#stats.delivered += from.target.deliverFromSpoke(event)
     if (isTapped) this.#tapped(event)
@@ -521,7 +526,13 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     if (peer.isGone || !peer.types.has(event.type)) return
     this.#sendEvent(
       peer,
-      this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail, eventHops(event)),
+      this.#codec.event(
+        event.type,
+        this.nodeId,
+        (event as CustomEvent).detail,
+        eventHops(event),
+        eventId(event),
+      ),
     )
   }
 
@@ -560,8 +571,21 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
         `connection ${peer.info.id} sent nothing for ${this.#idleTimeoutMs} ms`,
       )
       this.reportError(error)
+      this.#sayBye(peer, CLOSE_HEARTBEAT_TIMEOUT, 'idle timeout')
       peer.link.close(CLOSE_HEARTBEAT_TIMEOUT, 'idle timeout')
       this.peerClosed(peer, { code: CLOSE_HEARTBEAT_TIMEOUT, reason: 'idle timeout', error })
+    }
+  }
+
+  /**
+   * A bye written straight to the link, past its queue (which is full or gone): a peer on a link with no
+   * close signal (a MessagePort) learns that the hub closed it. Refused by a link already closed: fine.
+   */
+  #sayBye(peer: HubPeer<W>, code: number, reason: string): void {
+    try {
+      peer.link.send(this.#codec.bye(code, reason))
+    } catch {
+      // The link is gone; its close is what the peer sees.
     }
   }
 
@@ -629,23 +653,35 @@ class HubPeer<W> implements HubConnection {
       return
     }
     if (this.#backlog !== undefined) {
-      const bytes = this.hub.codec.size(data as W)
-      const budget = this.hub.buffered
       if (
         this.#backlog.length + result.frames.length > MAX_BACKLOG_FRAMES ||
-        this.#backlogBytes + bytes > this.hub.maxBacklogBytes ||
-        budget.usedBytes + bytes > budget.maxBytes
+        !this.#holdBytes(messageBytes(data))
       ) {
-        const error = new EventwireError('ERR_OVERFLOW', 'too much waiting for authorization')
-        this.hub.peerError(this, error, CLOSE_POLICY_VIOLATION)
+        this.#backlogOverflow()
         return
       }
-      this.#backlogBytes += bytes
-      budget.usedBytes += bytes
       for (const frame of result.frames) this.#backlog.push(frame)
       return
     }
-    this.#process(result.frames, 0)
+    this.#process(result.frames, 0, data)
+  }
+
+  /** Counts `bytes` more waiting behind authorize; false (and the link closed) past a bound. */
+  #holdBytes(bytes: number): boolean {
+    const budget = this.hub.buffered
+    if (this.#backlogBytes + bytes > this.hub.maxBacklogBytes || budget.usedBytes + bytes > budget.maxBytes) {
+      this.#backlogOverflow()
+      return false
+    }
+    this.#backlogBytes += bytes
+    budget.usedBytes += bytes
+    return true
+  }
+
+  #backlogOverflow(): void {
+    if (this.isGone) return
+    const error = new EventwireError('ERR_OVERFLOW', 'too much waiting for authorization')
+    this.hub.peerError(this, error, CLOSE_POLICY_VIOLATION)
   }
 
   #releaseBacklog(): void {
@@ -709,7 +745,8 @@ class HubPeer<W> implements HubConnection {
     this.writer.drained()
   }
 
-  #process(frames: Frame[], start: number): void {
+  /** Applies frames in order; `data` is the message they came in, counted if they start a backlog. */
+  #process(frames: Frame[], start: number, data?: unknown): void {
     for (let i = start; i < frames.length; i++) {
       if (this.isGone) return
       const frame = frames[i]!
@@ -726,6 +763,8 @@ class HubPeer<W> implements HubConnection {
             (allowed) => this.#resume(frame.type, action, allowed),
             (cause) => this.#resume(frame.type, action, false, cause),
           )
+          // What waits is the rest of this message: count it as the message's size.
+          if (data !== undefined) this.#holdBytes(messageBytes(data))
           return
         }
         if (!verdict) {
@@ -812,7 +851,7 @@ class HubPeer<W> implements HubConnection {
   #apply(frame: Frame): void {
     switch (frame.kind) {
       case 'event':
-        if (this.#takeToken()) this.hub.relay(this, frame.type, frame.detail, frame.hops)
+        if (this.#takeToken()) this.hub.relay(this, frame.type, frame.detail, frame.hops, frame.id)
         return
       case 'sub':
         this.hub.subscribe(this, frame.type)

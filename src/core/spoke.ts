@@ -3,7 +3,7 @@ import { type FrameCodec, resolveCodec } from './codec.js'
 import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, isValidType, PROTOCOL_VERSION } from './frame.js'
-import { eventHops, withHops } from './hops.js'
+import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import { CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, createNodeId, type Link, type LinkCloseInfo } from './link.js'
 import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
 import {
@@ -209,7 +209,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     // A peer whose other side filters sends nothing the other side did not subscribe to.
     if (this.#state !== 'closed' && !(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      this.#send(this.#codec.event(type, this.nodeId, event.detail, eventHops(event)))
+      this.#send(this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)))
     }
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
@@ -448,10 +448,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       case 'event':
         // The hub never echoes an event to its origin; this guards against a misbehaving relay.
         if (frame.origin === this.nodeId) return
+        // A bridged event that reached this node by another path already: deliver it once.
+        if (!isFirstSight(this, frame.id)) return
         this.#stats.received++
         if (this.registry.has(frame.type)) {
           this.#stats.delivered += this.registry.deliver(
-            withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops),
+            withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops, frame.id),
           )
         }
         return
@@ -461,15 +463,17 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       case 'ping':
         this.#writer?.writeControl(this.#codec.pong(frame.id))
         return
-      case 'error':
-        if (frame.code === 'ERR_OVERFLOW' && this.#state === 'connected') {
-          // The hub dropped events queued for this spoke (it read too slowly): what it missed is a gap.
-          this.#reportStatus({ type: 'gap', since: this.#previousReceivedAt, until: Date.now() })
-        }
-        this.#reportHub(
+      case 'error': {
+        const isReported = this.#reportHub(
           new EventwireError(frame.code, `hub reported: ${frame.message}`, { eventType: frame.eventType }),
         )
+        if (isReported && frame.code === 'ERR_OVERFLOW' && this.#state === 'connected') {
+          // The hub dropped events queued for this spoke (it read too slowly): what it missed is a gap.
+          // Bounded like the reports, so a hub that floods these cannot flood onStatus.
+          this.#reportStatus({ type: 'gap', since: this.#previousReceivedAt, until: Date.now() })
+        }
         return
+      }
       case 'hello':
         if (frame.version !== PROTOCOL_VERSION) {
           this.reportError(

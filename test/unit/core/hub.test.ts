@@ -247,8 +247,10 @@ describe('Hub', () => {
     const future = new RecordingLink()
     hub.accept(future).receive('[0,99,"future"]')
     expect(future.closedWith).toEqual({ code: 1002, reason: 'ERR_PROTOCOL_VERSION' })
+    // The error, then a bye: a link with no close signal of its own (a MessagePort) learns it is closed.
     expect(future.frames()).toEqual([
       expect.objectContaining({ kind: 'error', code: 'ERR_PROTOCOL_VERSION' }),
+      { kind: 'bye', code: 1002, reason: 'ERR_PROTOCOL_VERSION' },
     ])
     expect(disconnections).toHaveLength(3)
     expect(hub.stats().connections).toBe(0)
