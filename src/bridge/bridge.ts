@@ -1,5 +1,6 @@
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { eventHops, withHops } from '../core/hops.js'
+import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
+import { createNodeId } from '../core/link.js'
 import { readFunction, readPositiveInteger } from '../core/options.js'
 import { createErrorSink, createStats } from '../core/report.js'
 import type { TypedEvent, TypedEventTarget } from '../core/types.js'
@@ -14,11 +15,22 @@ export interface BridgeOptions {
    * bridge never subscribes to everything.
    */
   types?: readonly string[]
+  /**
+   * Forward every event a hub side sees, whatever the other side wants. Interest crosses one bridge: a
+   * hub that only relays between two bridges (no spoke or listener of its own wants the type) does not
+   * pass its neighbours' interest on, so in a graph where a listener can be two bridges or more away from
+   * a dispatcher, turn this on (or list the `types`). Cycles are safe either way: every node takes an
+   * event once.
+   * @default false
+   */
+  forwardAll?: boolean
   /** Return false to keep an event on its own side. */
   filter?: (event: Event, direction: BridgeDirection) => boolean
   /**
-   * An event that has already crossed this many bridges is dropped and reported (`ERR_HOP_LIMIT`), so a
-   * cycle of bridges cannot storm.
+   * An event that has already crossed this many bridges is dropped and reported (`ERR_HOP_LIMIT`). Cycles
+   * are handled before that: every bridged event has an identity, and each node takes it once. The limit
+   * is the last resort, for bridges that cannot see each other's identities (a bridge on a spoke of a hub
+   * that another process bridges too).
    * @default 8
    */
   hopLimit?: number
@@ -33,6 +45,8 @@ export interface BridgeStats {
   forwardedBToA: number
   /** Events dropped at the hop limit or because the other side refused them. */
   dropped: number
+  /** Events not forwarded because the other side already had them (they reached it by another path). */
+  deduplicated: number
   /** Types currently listened to, on either side. */
   listening: number
 }
@@ -89,15 +103,33 @@ export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}):
   const hopLimit = readPositiveInteger('hopLimit', options.hopLimit, 8)
   const counters = createStats()
   const reportError = createErrorSink(readFunction('onError', options.onError), counters)
-  const stats: BridgeStats = { forwardedAToB: 0, forwardedBToA: 0, dropped: 0, listening: 0 }
+  const stats: BridgeStats = {
+    forwardedAToB: 0,
+    forwardedBToA: 0,
+    dropped: 0,
+    deduplicated: 0,
+    listening: 0,
+  }
   // Events this bridge dispatched: its own taps and listeners see them and must not send them back.
   const dispatched = new WeakSet<Event>()
   const stops: Array<() => void> = []
   let isClosed = false
 
-  const forward = (event: Event, to: AnyTarget, direction: BridgeDirection) => {
+  const forward = (event: Event, from: AnyTarget, to: AnyTarget, direction: BridgeDirection) => {
     if (isClosed || dispatched.has(event)) return
     if (filter !== undefined && !filter(event, direction)) return
+    // The first bridge an event crosses names it, on the node where it was born, which then never takes
+    // it back; every node delivers a name once, however many paths of bridges bring it.
+    let id = eventId(event)
+    if (id === undefined) {
+      id = nextBridgedEventId()
+      withHops(event, eventHops(event), id)
+      isFirstSight(from, id)
+    }
+    if (!isFirstSight(to, id)) {
+      stats.deduplicated++
+      return
+    }
     const hops = eventHops(event) + 1
     if (hops > hopLimit) {
       stats.dropped++
@@ -108,7 +140,7 @@ export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}):
       )
       return
     }
-    const copy = withHops(new CustomEvent(event.type, { detail: (event as CustomEvent).detail }), hops)
+    const copy = withHops(new CustomEvent(event.type, { detail: (event as CustomEvent).detail }), hops, id)
     dispatched.add(copy)
     try {
       to.dispatchEvent(copy)
@@ -141,7 +173,7 @@ export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}):
     const knowsWants = isObservable(to)
     const wanted = new Set<string>(types)
     const listening = new Set<string>()
-    const listener = (event: Event) => forward(event, to, direction)
+    const listener = (event: Event) => forward(event, from, to, direction)
     const listen = (type: string) => {
       if (isTapped || listening.has(type)) return
       listening.add(type)
@@ -169,10 +201,10 @@ export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}):
     }
     if (isTapped) {
       // See everything; forward what the other side wants (everything, when it cannot say and no list).
-      const forwardsAll = !knowsWants && types.length === 0
+      const forwardsAll = options.forwardAll === true || (!knowsWants && types.length === 0)
       stops.push(
         from.tap((event) => {
-          if (forwardsAll || wanted.has(event.type)) forward(event, to, direction)
+          if (forwardsAll || wanted.has(event.type)) forward(event, from, to, direction)
         }),
       )
     } else {
@@ -194,4 +226,13 @@ export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}):
     },
     stats: () => ({ ...stats }),
   }
+}
+
+/** Names for bridged events: unique to this process, and short. */
+const BRIDGED_ID_PREFIX = createNodeId()
+let bridgedEvents = 0
+
+function nextBridgedEventId(): string {
+  bridgedEvents++
+  return `${BRIDGED_ID_PREFIX}.${bridgedEvents.toString(36)}`
 }

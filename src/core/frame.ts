@@ -55,6 +55,8 @@ export type Frame =
        * origin, so a receiver drops a copy or a late arrival. Absent on hub-and-spoke links.
        */
       seq?: number
+      /** The identity the first bridge it crossed gave it; absent on events that never crossed one. */
+      id?: string
     }
   | { kind: 'sub'; type: string }
   | { kind: 'unsub'; type: string }
@@ -97,7 +99,8 @@ export type DecodeResult = { ok: true; frames: Frame[] } | { ok: false; error: E
 
 /**
  * Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be serialized. `hops` (bridges
- * crossed) is written only when above 0 or when a `seq` follows it, so most frames keep four elements.
+ * crossed) is written only when above 0 or when a `seq` or an `id` follows it, and `seq` (null when
+ * absent) only when an `id` follows it, so most frames keep four elements.
  */
 export function encodeEvent(
   type: string,
@@ -106,6 +109,7 @@ export function encodeEvent(
   serializer: Serializer,
   hops = 0,
   seq?: number,
+  id?: string,
 ): string {
   try {
     const payload = serializer === jsonSerializer ? detail : serializer.stringify(detail)
@@ -113,6 +117,7 @@ export function encodeEvent(
       throw new TypeError('serializer.stringify did not return a string')
     }
     const value = payload === undefined ? null : payload
+    if (id !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq ?? null, id])
     if (seq !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq])
     return JSON.stringify(
       hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value],
@@ -278,19 +283,21 @@ function decodeOne(
 ): Frame | EventwireError {
   switch (raw[0]) {
     case FRAME_EVENT: {
-      if (raw.length < 4 || raw.length > 6) return malformedError('an event frame has 4 to 6 elements')
+      if (raw.length < 4 || raw.length > 7) return malformedError('an event frame has 4 to 7 elements')
       const type = raw[1]
       const origin = raw[2]
       const hops = raw.length >= 5 ? raw[4] : 0
-      const seq = raw[5]
+      const seq = raw.length === 7 && raw[5] === null ? undefined : raw[5]
+      const id = raw[6]
       if (!isValidType(type, limits)) return malformedError('event type is not a valid type string')
       if (!isNodeId(origin)) return malformedError('event origin is not a valid node id')
       if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
         return malformedError(`event hops must be an integer from 0 to ${MAX_HOPS}`)
       }
-      if (raw.length === 6 && (!Number.isSafeInteger(seq) || (seq as number) < 0)) {
+      if (raw.length >= 6 && seq !== undefined && (!Number.isSafeInteger(seq) || (seq as number) < 0)) {
         return malformedError('event seq must be a non-negative integer')
       }
+      if (raw.length === 7 && !isNodeId(id)) return malformedError('event id is not a valid id')
       let detail: unknown = raw[3]
       if (serializer !== undefined) {
         if (typeof detail !== 'string') return malformedError('event detail must be a serialized string')
@@ -300,9 +307,10 @@ function decodeOne(
           return cannotParse(type, cause)
         }
       }
-      return raw.length === 6
-        ? { kind: 'event', type, origin, detail, hops: hops as number, seq: seq as number }
-        : { kind: 'event', type, origin, detail, hops: hops as number }
+      const frame: Frame = { kind: 'event', type, origin, detail, hops: hops as number }
+      if (seq !== undefined) frame.seq = seq as number
+      if (raw.length === 7) frame.id = id as string
+      return frame
     }
     case FRAME_SUB:
     case FRAME_UNSUB: {

@@ -1,16 +1,49 @@
 /**
- * How many bridges an event has crossed. It travels with the event on the wire (the optional fifth
- * element of an event frame) and, inside a process, beside the event object, so that a cycle of bridges
- * is cut at a hop limit instead of storming.
+ * What travels with an event that crossed a bridge: how many bridges it crossed, and its identity, given
+ * by the first bridge it crossed. Both go on the wire (the fifth and seventh elements of an event frame)
+ * and, inside a process, beside the event object. The hop count cuts a cycle of bridges at a limit; the
+ * identity lets every node deliver an event that reached it by two paths once (`isFirstSight`).
  */
-const hopsByEvent = new WeakMap<Event, number>()
-
-export function eventHops(event: Event): number {
-  return hopsByEvent.get(event) ?? 0
+interface Trace {
+  hops: number
+  id: string | undefined
 }
 
-/** Records the hop count of an event (a no-op for 0) and returns the event. */
-export function withHops<TEvent extends Event>(event: TEvent, hops: number): TEvent {
-  if (hops > 0) hopsByEvent.set(event, hops)
+const traceByEvent = new WeakMap<Event, Trace>()
+
+export function eventHops(event: Event): number {
+  return traceByEvent.get(event)?.hops ?? 0
+}
+
+/** The identity a bridge gave this event, if it crossed one. */
+export function eventId(event: Event): string | undefined {
+  return traceByEvent.get(event)?.id
+}
+
+/** Records the hop count (and identity) of an event (a no-op for 0 without an id) and returns the event. */
+export function withHops<TEvent extends Event>(event: TEvent, hops: number, id?: string): TEvent {
+  if (hops > 0 || id !== undefined) traceByEvent.set(event, { hops, id })
   return event
+}
+
+/** Bridged-event identities each node remembers: enough for any cycle to close within them. */
+const SEEN_PER_NODE = 10_000
+const seenByNode = new WeakMap<object, Set<string>>()
+
+/**
+ * True the first time `node` meets the bridged event `id` (and remembers it), false after: an event that
+ * reached a node by two paths of bridges, or came back around a cycle, is delivered there once. Events
+ * without an id (never bridged) always pass.
+ */
+export function isFirstSight(node: object, id: string | undefined): boolean {
+  if (id === undefined) return true
+  let seen = seenByNode.get(node)
+  if (seen === undefined) {
+    seen = new Set()
+    seenByNode.set(node, seen)
+  }
+  if (seen.has(id)) return false
+  seen.add(id)
+  if (seen.size > SEEN_PER_NODE) seen.delete(seen.values().next().value as string)
+  return true
 }

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
 import { decodeFrames, encodeBatch, encodeEvent, type FrameLimits, isValidType } from '../core/frame.js'
-import { eventHops, withHops } from '../core/hops.js'
+import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import {
   readFunction,
@@ -245,7 +245,7 @@ class RedisTarget<TEvent extends TypedEvent>
       const seq = Math.max(this.#sequence + 1, nowMicros())
       this.#enqueue(
         this.#prefix + type,
-        encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq),
+        encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq, eventId(event)),
       )
       this.#sequence = seq
     }
@@ -487,9 +487,11 @@ class RedisTarget<TEvent extends TypedEvent>
         this.#sequenceDropped(frame.origin, type)
         continue
       }
+      // A bridged event that reached this node by another path already: deliver it once.
+      if (!isFirstSight(this, frame.id)) continue
       this.#stats.received++
       this.#stats.delivered += this.registry.deliver(
-        withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops),
+        withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops, frame.id),
       )
     }
   }

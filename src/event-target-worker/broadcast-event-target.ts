@@ -2,7 +2,7 @@ import { type CloneFrame, createCloneCodec, type FrameCodec } from '../core/code
 import { EventwireError } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
 import { isValidType } from '../core/frame.js'
-import { eventHops, withHops } from '../core/hops.js'
+import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import { LinkWriter, unsendableEventError } from '../core/link-writer.js'
 import { readFunction, readLimits } from '../core/options.js'
@@ -89,7 +89,9 @@ class BroadcastTarget<TEvent extends TypedEvent>
     const type = this.eventType(event.type)
     if (
       !this.isClosed &&
-      this.#writer.writeEvent(this.#codec.event(type, this.nodeId, event.detail, eventHops(event)))
+      this.#writer.writeEvent(
+        this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)),
+      )
     ) {
       this.#stats.sent++
     }
@@ -141,7 +143,8 @@ class BroadcastTarget<TEvent extends TypedEvent>
       if (frame.origin === this.nodeId) continue
       this.#stats.received++
       if (this.registry.has(frame.type)) {
-        const received = withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops)
+        if (!isFirstSight(this, frame.id)) continue
+        const received = withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops, frame.id)
         this.#stats.delivered += this.registry.deliver(received)
       }
       if (this.isClosed) return

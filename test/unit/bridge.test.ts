@@ -58,23 +58,33 @@ describe('bridge', () => {
     }
   })
 
-  it('stops a cycle of bridges at the hop limit and reports it', () => {
-    const [a, b, c] = [
-      createInProcessEventTarget(),
-      createInProcessEventTarget(),
-      createInProcessEventTarget(),
-    ]
+  it('a cycle of bridges delivers each event once on every target and never back to its dispatcher', () => {
+    const targets = [createInProcessEventTarget(), createInProcessEventTarget(), createInProcessEventTarget()]
     const errors: EventwireError[] = []
-    const options = { types: ['t'], hopLimit: 4, onError: (error: EventwireError) => errors.push(error) }
-    const links = [bridge(a, b, options), bridge(b, c, options), bridge(c, a, options)]
-    const hopsSeen: number[] = []
-    a.addEventListener('t', (event) => hopsSeen.push(eventHops(event)))
-    a.dispatchEvent(new CustomEvent('t'))
-    // Around the cycle both ways until four bridges were crossed, then dropped, never unbounded.
-    expect(hopsSeen.length).toBeLessThan(10)
-    expect(Math.max(...hopsSeen)).toBeLessThanOrEqual(4)
-    expect(errors.length).toBeGreaterThan(0)
-    expect(errors.every((error) => error.code === 'ERR_HOP_LIMIT')).toBe(true)
+    const options = { types: ['t'], onError: (error: EventwireError) => errors.push(error) }
+    const links = [0, 1, 2].map((i) => bridge(targets[i]!, targets[(i + 1) % 3]!, options))
+    const seen = targets.map(() => [] as unknown[])
+    for (const [i, target] of targets.entries())
+      target.addEventListener('t', (event) => seen[i]!.push(event.detail))
+    for (const [i, target] of targets.entries()) target.dispatchEvent(new CustomEvent('t', { detail: i }))
+    for (const got of seen) expect([...got].sort()).toEqual([0, 1, 2])
+    expect(errors).toEqual([])
+    expect(links.reduce((sum, link) => sum + link.stats().deduplicated, 0)).toBeGreaterThan(0)
+    for (const link of links) link.close()
+  })
+
+  it('stops an event that crossed hopLimit bridges and reports it', () => {
+    const chain = Array.from({ length: 5 }, () => createInProcessEventTarget())
+    const errors: EventwireError[] = []
+    const options = { types: ['t'], hopLimit: 2, onError: (error: EventwireError) => errors.push(error) }
+    const links = [0, 1, 2, 3].map((i) => bridge(chain[i]!, chain[i + 1]!, options))
+    const hopsSeen = chain.map(() => [] as number[])
+    for (const [i, target] of chain.entries()) {
+      target.addEventListener('t', (event) => hopsSeen[i]!.push(eventHops(event)))
+    }
+    chain[0]!.dispatchEvent(new CustomEvent('t'))
+    expect(hopsSeen).toEqual([[0], [1], [2], [], []])
+    expect(errors.map((error) => error.code)).toEqual(['ERR_HOP_LIMIT'])
     for (const link of links) link.close()
   })
 
