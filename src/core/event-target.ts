@@ -1,4 +1,4 @@
-import type { EventwireError } from './errors.js'
+import { EventwireError } from './errors.js'
 import { ListenerRegistry } from './registry.js'
 import type {
   EventOfType,
@@ -22,6 +22,7 @@ export abstract class RegistryEventTarget<TEvent extends TypedEvent> implements 
   })
   /** Once true, new listeners are ignored (the DOM has no closed state; a closed target stays quiet). */
   protected isClosed = false
+  #isClosedDispatchReported = false
 
   addEventListener<TType extends TEvent['type']>(
     type: TType,
@@ -56,6 +57,27 @@ export abstract class RegistryEventTarget<TEvent extends TypedEvent> implements 
 
   /** Receives `ERR_LISTENER_THREW` for each listener that throws. */
   protected abstract readonly reportError: (error: EventwireError) => void
+
+  /**
+   * What `dispatchEvent` does on a closed target: delivers nothing and returns `false`. The first such
+   * dispatch is reported (`ERR_CLOSED`), so an event sent into a closed target is never lost silently,
+   * and a loop that keeps dispatching does not flood `onError`.
+   */
+  protected refuseClosed(type: string): false {
+    if (!this.#isClosedDispatchReported) {
+      this.#isClosedDispatchReported = true
+      this.reportError(
+        new EventwireError(
+          'ERR_CLOSED',
+          `dispatchEvent("${type}") on a closed target: nothing was delivered`,
+          {
+            eventType: type,
+          },
+        ),
+      )
+    }
+    return false
+  }
 
   /** A type gained its first listener or lost its last: network targets tell the network. */
   protected interestChanged(_type: string, _isInterested: boolean): void {}

@@ -257,9 +257,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   /** Delivers to the hub's own listeners and to every spoke interested in the type. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
+    if (this.isClosed) return this.refuseClosed(event.type)
     this.#stats.dispatched++
     const peers = this.#interest.get(event.type)
-    if (peers !== undefined && !this.isClosed) {
+    if (peers !== undefined) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const frame = this.#codec.event(event.type, this.nodeId, event.detail, eventHops(event), eventId(event))
       for (const peer of peers) this.#sendEvent(peer, frame)
@@ -313,8 +314,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     return peer.target as ConnectionTarget<TEvent, W>
   }
 
-  /** Resolves once every frame queued so far has been handed to the links. */
+  /**
+   * Resolves once every frame queued so far has been handed to the links (a hub cannot know when each
+   * spoke has read it: spokes' `flush()` can). Rejects with `ERR_CLOSED` once the hub is closed.
+   */
   async flush(): Promise<void> {
+    if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the hub is closed')
     for (const peer of this.#peers.values()) peer.writer.flush()
   }
 

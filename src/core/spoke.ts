@@ -204,10 +204,11 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   /** Delivers to local listeners synchronously and sends the event to the hub for everyone else. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
+    if (this.#state === 'closed') return this.refuseClosed(event.type)
     this.#stats.dispatched++
     const type = this.eventType(event.type)
     // A peer whose other side filters sends nothing the other side did not subscribe to.
-    if (this.#state !== 'closed' && !(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
+    if (!(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       this.#send(this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)))
     }

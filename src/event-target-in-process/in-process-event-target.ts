@@ -42,6 +42,7 @@ class InProcessTarget<TEvent extends TypedEvent>
 
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
+    if (this.isClosed) return this.refuseClosed(event.type)
     this.#stats.dispatched++
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented

@@ -237,18 +237,17 @@ class RedisTarget<TEvent extends TypedEvent>
   /** Delivers to local listeners synchronously and publishes to every other node through Redis. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
+    if (this.isClosed) return this.refuseClosed(event.type)
     this.#stats.dispatched++
-    if (!this.isClosed) {
-      // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const type = this.eventType(event.type)
-      // At least the clock in µs: a forged number ahead of it is overtaken within SEQUENCE_WINDOW.
-      const seq = Math.max(this.#sequence + 1, nowMicros())
-      this.#enqueue(
-        this.#prefix + type,
-        encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq, eventId(event)),
-      )
-      this.#sequence = seq
-    }
+    // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
+    const type = this.eventType(event.type)
+    // At least the clock in µs: a forged number ahead of it is overtaken within SEQUENCE_WINDOW.
+    const seq = Math.max(this.#sequence + 1, nowMicros())
+    this.#enqueue(
+      this.#prefix + type,
+      encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq, eventId(event)),
+    )
+    this.#sequence = seq
     this.#stats.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
@@ -258,6 +257,7 @@ class RedisTarget<TEvent extends TypedEvent>
    * is down it waits for it; `close()` meanwhile rejects it with ERR_CLOSED.
    */
   async flush(): Promise<void> {
+    if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
     this.#publishOutbox()
     // Events held while the publish client is down are published once it is ready again.
     while (this.#held.length > 0 && !this.isClosed) {

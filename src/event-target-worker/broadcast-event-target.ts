@@ -85,10 +85,10 @@ class BroadcastTarget<TEvent extends TypedEvent>
   /** Delivers to local listeners synchronously and posts the event on the channel for everyone else. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
+    if (this.isClosed) return this.refuseClosed(event.type)
     this.#stats.dispatched++
     const type = this.eventType(event.type)
     if (
-      !this.isClosed &&
       this.#writer.writeEvent(
         this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)),
       )

@@ -50,6 +50,11 @@ export interface ConformanceCapabilities {
    * more, the recovery test breaks a dispatcher and a receiver at once. @default none (no recovery test)
    */
   interruptible?: readonly number[]
+  /**
+   * Nodes that are targets in this thread, whose behaviour after `close()` the suite checks (a proxy to a
+   * target in another thread cannot show it once that thread is gone). @default every node
+   */
+  local?: readonly number[]
 }
 
 interface Received {
@@ -454,6 +459,32 @@ export function describeConformance(
       const delivered = after.reduce((sum, s, i) => sum + s.delivered - before[i]!.delivered, 0)
       expect(dispatched).toBeGreaterThanOrEqual(1)
       expect(delivered).toBeGreaterThanOrEqual(1)
+    })
+
+    it('after close(): dispatchEvent delivers nothing, returns false and reports ERR_CLOSED once; flush() rejects', async () => {
+      const opened = await open()
+      // One target may stand for several nodes (in-process): each target reports once.
+      const nodes = [...new Set((capabilities.local ?? opened.nodes.keys()) as Iterable<number>)].map(
+        (index) => opened.nodes[index]!,
+      )
+      const targets = new Set(nodes)
+      const got: number[] = []
+      nodes.forEach((node, index) => {
+        node.addEventListener('closed', () => got.push(index))
+      })
+      await topology!.close()
+      topology = undefined
+      errors = []
+      for (const node of nodes) {
+        expect(node.dispatchEvent(new CustomEvent('closed'))).toBe(false)
+        expect(node.dispatchEvent(new CustomEvent('closed'))).toBe(false)
+      }
+      expect(got).toEqual([])
+      const closedReports = errors.filter((error) => error.code === 'ERR_CLOSED')
+      expect(closedReports.length).toBe(targets.size)
+      for (const node of targets) {
+        if (node.flush !== undefined) await expect(node.flush()).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+      }
     })
   })
 }

@@ -26,22 +26,26 @@ describeConformance(
       },
     }
   },
-  { maxNodes: 2 },
+  { maxNodes: 2, local: [0] },
 )
 
-describeConformance('worker: hub with three worker_threads workers', async ({ onError }) => {
-  const hub = createWorkerHubEventTarget({ onError })
-  const workers = await Promise.all([1, 2, 3].map(() => WorkerNode.start({ endpoint: 'parent', onError })))
-  for (const worker of workers) hub.add(worker.worker)
-  await Promise.all(workers.map((worker) => worker.open()))
-  return {
-    nodes: [hub, ...workers],
-    close: async () => {
-      await Promise.all(workers.map((worker) => worker.close()))
-      await hub.close()
-    },
-  }
-})
+describeConformance(
+  'worker: hub with three worker_threads workers',
+  async ({ onError }) => {
+    const hub = createWorkerHubEventTarget({ onError })
+    const workers = await Promise.all([1, 2, 3].map(() => WorkerNode.start({ endpoint: 'parent', onError })))
+    for (const worker of workers) hub.add(worker.worker)
+    await Promise.all(workers.map((worker) => worker.open()))
+    return {
+      nodes: [hub, ...workers],
+      close: async () => {
+        await Promise.all(workers.map((worker) => worker.close()))
+        await hub.close()
+      },
+    }
+  },
+  { local: [0] },
+)
 
 describeConformance(
   'worker: two MessagePort ends of a MessageChannel (test thread <-> worker)',
@@ -60,23 +64,27 @@ describeConformance(
       },
     }
   },
-  { maxNodes: 2 },
+  { maxNodes: 2, local: [0] },
 )
 
-describeConformance('worker: BroadcastChannel peers (test thread + two workers)', async ({ onError }) => {
-  const channelName = `conformance-${Math.random().toString(36).slice(2)}`
-  const channel = new BroadcastChannel(channelName)
-  const local: WorkerEventTarget = createWorkerEventTarget(channel, { onError })
-  const workers = await Promise.all(
-    [1, 2].map(() => WorkerNode.start({ endpoint: 'broadcast', channelName, onError })),
-  )
-  await Promise.all(workers.map((worker) => worker.open()))
-  return {
-    nodes: [local, ...workers],
-    close: async () => {
-      await Promise.all(workers.map((worker) => worker.close()))
-      await local.close()
-      channel.close()
-    },
-  }
-})
+describeConformance(
+  'worker: BroadcastChannel peers (test thread + two workers)',
+  async ({ onError }) => {
+    const channelName = `conformance-${Math.random().toString(36).slice(2)}`
+    const channel = new BroadcastChannel(channelName)
+    const local: WorkerEventTarget = createWorkerEventTarget(channel, { onError })
+    const workers = await Promise.all(
+      [1, 2].map(() => WorkerNode.start({ endpoint: 'broadcast', channelName, onError })),
+    )
+    await Promise.all(workers.map((worker) => worker.open()))
+    return {
+      nodes: [local, ...workers],
+      close: async () => {
+        await Promise.all(workers.map((worker) => worker.close()))
+        await local.close()
+        channel.close()
+      },
+    }
+  },
+  { local: [0] },
+)

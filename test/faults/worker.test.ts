@@ -381,7 +381,7 @@ describe('worker: lifecycle', () => {
     expect('undef' in copy).toBe(true)
   })
 
-  it('the worker exits: the main side reports disconnected and closes; dispatching still works locally', async () => {
+  it('the worker exits: the main side reports disconnected and closes; a later dispatch is refused and reported once', async () => {
     const { main, node, statuses, errors } = await startPair()
     node.exitAfter('bye', 1)
     await node.flush()
@@ -390,9 +390,11 @@ describe('worker: lifecycle', () => {
     await waitFor(() => statuses.includes('closed'))
     expect(statuses).toEqual(['connecting', 'connected', 'disconnected', 'closed'])
     expect(main.stats().connections).toBe(0)
-    expect(() => main.dispatchEvent(new CustomEvent('bye'))).not.toThrow()
-    await expect(main.flush()).rejects.toMatchObject({ code: 'ERR_CLOSED' })
     expect(errors).toEqual([])
+    expect(main.dispatchEvent(new CustomEvent('bye'))).toBe(false)
+    expect(main.dispatchEvent(new CustomEvent('bye'))).toBe(false)
+    await expect(main.flush()).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+    expect(errors.map((error) => error.code)).toEqual(['ERR_CLOSED'])
   })
 
   it('a MessagePort whose other end closes: the target reports disconnected, closes and lets go', async () => {
