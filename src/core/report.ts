@@ -20,13 +20,18 @@ export type ErrorSink = (error: EventwireError) => void
 
 /**
  * Routes asynchronous errors to `onError` and counts them. Without `onError` the error is reported the
- * way the platform reports an uncaught listener error (`reportError` in browsers, stderr in Node), never
- * swallowed and never thrown into the event loop.
+ * way the platform reports an uncaught listener error (`reportError` in browsers, stderr elsewhere), never
+ * swallowed and never thrown into the event loop, at most 10 a second per target (the next one says how
+ * many were held back), so a retry loop or a burst cannot flood the log.
  */
 export function createErrorSink(onError: ErrorSink | undefined, stats: EventwireStats): ErrorSink {
+  const reportDefault = createPeerReporter(reportUnhandled)
   return (error) => {
     stats.errors++
-    if (onError === undefined) return reportUnhandled(error)
+    if (onError === undefined) {
+      reportDefault(error)
+      return
+    }
     try {
       onError(error)
     } catch (thrown) {
@@ -51,11 +56,25 @@ export function createStatusSink(
   }
 }
 
-/** Reports an error that has no `onError` to reach: `reportError` in browsers, stderr in Node. */
+/**
+ * Reports an error that has no `onError` to reach: `reportError` in browsers; elsewhere one line on stderr
+ * (code, message and the cause's message), with a stack only where it is the application's (a listener
+ * that threw), so a failure that repeats is one line each time, not a page.
+ */
 export function reportUnhandled(error: EventwireError): void {
   const report = (globalThis as { reportError?: (error: unknown) => void }).reportError
-  if (typeof report === 'function') report(error)
-  else console.error(error)
+  // Only in a browser: Deno and Bun have `reportError` too, but there it ends the process.
+  if (typeof report === 'function' && isBrowser()) {
+    report(error)
+    return
+  }
+  const cause = error.cause
+  if (error.code === 'ERR_LISTENER_THREW' && cause instanceof Error) {
+    console.error(`eventwire ${error.code}: ${error.message}\n${cause.stack ?? String(cause)}`)
+    return
+  }
+  const why = cause === undefined ? '' : ` (${cause instanceof Error ? cause.message : String(cause)})`
+  console.error(`eventwire ${error.code}: ${error.message}${why}`)
 }
 
 /** Reports caused by one peer that reach `onError` per second; the rest are counted and summed up. */
@@ -103,4 +122,13 @@ export function createPeerReporter(report: ErrorSink): (error: EventwireError) =
 export function remoteError(who: string, code: string, text: string, eventType?: string): EventwireError {
   const shown = text.length > PEER_TEXT_LENGTH ? `${text.slice(0, PEER_TEXT_LENGTH)}…` : text
   return new EventwireError('ERR_REMOTE', `${who} reported ${code}: ${JSON.stringify(shown)}`, { eventType })
+}
+
+function isBrowser(): boolean {
+  const scope = globalThis as { document?: unknown; importScripts?: unknown; Deno?: unknown; Bun?: unknown }
+  return (
+    (scope.document !== undefined || typeof scope.importScripts === 'function') &&
+    scope.Deno === undefined &&
+    scope.Bun === undefined
+  )
 }

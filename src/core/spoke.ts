@@ -4,7 +4,14 @@ import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, isValidType, PROTOCOL_VERSION } from './frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
-import { CLOSE_HEARTBEAT_TIMEOUT, CLOSE_NORMAL, createNodeId, type Link, type LinkCloseInfo } from './link.js'
+import {
+  CLOSE_GOING_AWAY,
+  CLOSE_HEARTBEAT_TIMEOUT,
+  CLOSE_NORMAL,
+  createNodeId,
+  type Link,
+  type LinkCloseInfo,
+} from './link.js'
 import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
 import {
   readFunction,
@@ -78,10 +85,18 @@ export interface SpokeOptions<W = string> extends NetworkEventTargetOptions {
   heartbeatTimeoutMs?: number
   /**
    * Events kept while disconnected and sent after the next connect; past it the oldest are dropped and
-   * counted. 0 drops every event dispatched while offline (at-most-once, stated plainly).
+   * counted. 0 drops every event dispatched while offline (at-most-once, stated plainly). Before the
+   * first connection, at least 10,000 are kept whatever this says: an event dispatched right after the
+   * target was created is sent once it connects, not lost.
    * @default 0
    */
   offlineQueueSize?: number
+  /**
+   * `ready` rejects with `ERR_TIMEOUT` (naming the last connection error) if the first connection has
+   * not completed after this long; the spoke keeps trying. 0 waits forever.
+   * @default 10_000
+   */
+  readyTimeoutMs?: number
   /** Most bytes queued toward the hub before `overflow` applies. @default 8 MiB */
   maxBufferedBytes?: number
   /** @default 'drop-oldest' */
@@ -104,6 +119,8 @@ interface FlushWaiter {
 }
 
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+/** Events kept before the first connection, at least (`offlineQueueSize` may say more). */
+const FIRST_CONNECTION_QUEUE_SIZE = 10_000
 /**
  * The least wait before trying again after the hub refused this spoke's credentials (its longest backoff
  * if that is longer): a refusal is repeated until the credentials change, so hammering only costs both.
@@ -160,6 +177,11 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #isRemoteFiltering = false
   readonly #remoteTypes = new Set<string>()
   #offline: W[] = []
+  #isOfflineOverflowReported = false
+  /** True once a first connection completed: from then on `offlineQueueSize` alone bounds the queue. */
+  #hasConnected = false
+  /** The last connection failure, as reported: repeated failures of one cause are reported once. */
+  #lastFailure: string | undefined
 
   constructor(options: SpokeOptions<W>) {
     super()
@@ -184,6 +206,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       Math.max(1, this.#heartbeatIntervalMs * 2),
     )
     this.#offlineQueueSize = readNonNegativeInteger('offlineQueueSize', opts.offlineQueueSize, 0)
+    const readyTimeoutMs = readNonNegativeInteger('readyTimeoutMs', opts.readyTimeoutMs, 10_000)
     this.#maxBufferedBytes = readPositiveInteger(
       'maxBufferedBytes',
       opts.maxBufferedBytes,
@@ -198,6 +221,14 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     })
     // `ready` may never be awaited; its rejection on close must not become an unhandled rejection.
     this.ready.catch(() => {})
+    if (readyTimeoutMs > 0) {
+      const timer = setTimeout(() => this.#readyTimedOut(readyTimeoutMs), readyTimeoutMs)
+      unrefTimer(timer)
+      this.ready.then(
+        () => clearTimeout(timer),
+        () => clearTimeout(timer),
+      )
+    }
     this.#open()
   }
 
@@ -276,7 +307,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       lost: (error) => {
         if (serial !== this.#serial || this.isClosed) return
         this.#stats.dropped++
-        this.reportError(error)
+        this.reportLinkError(error)
       },
     }
     let opening: Link<W> | Promise<Link<W>>
@@ -308,8 +339,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         this.#stats.dropped += events
       },
       onOverflowClose: (error) => {
-        this.reportError(error)
         link.close(CLOSE_NORMAL, 'overflow')
+        // #lost reports it.
         this.#lost({ error })
       },
       onSendError: (cause, frame) => {
@@ -326,13 +357,15 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#lastReceivedAt = Date.now()
     writer.writeControl(this.#codec.hello(this.nodeId, this.#isPeer ? 'peer' : 'spoke', this.#codec.features))
     for (const type of this.registry.types()) writer.writeControl(this.#codec.sub(type))
+    this.#trimOffline()
     for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
     this.#handshakePingId = ++this.#nextPingId
     writer.writeControl(this.#codec.ping(this.#handshakePingId))
     this.#startHeartbeat()
   }
 
-  #lost(info: LinkCloseInfo): void {
+  /** The link is gone. `isOrderly`: the other side said goodbye (1000, 1001), which is no failure. */
+  #lost(info: LinkCloseInfo, isOrderly = false): void {
     if (this.#state === 'closed') return
     this.#serial++
     this.#stopTimers()
@@ -350,8 +383,19 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         : new EventwireError('ERR_CONNECTION', `link closed (${info.code})`))
     this.#reportStatus(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error })
     const isRefused = error instanceof EventwireError && error.code === 'ERR_UNAUTHORIZED'
-    // A refusal is the application's business, not a network blip: say so, and do not hammer the hub.
-    if (isRefused) this.reportError(error)
+    // Every failure reaches onError, once per cause until the spoke connects again: a retry loop against
+    // a wrong port is one report, not one per attempt. A refusal also waits the longest backoff below.
+    if (error !== undefined && !isOrderly) {
+      const failure = `${(error as Partial<EventwireError>).code ?? error.name}: ${error.message}`
+      if (failure !== this.#lastFailure) {
+        this.#lastFailure = failure
+        this.reportError(
+          error instanceof EventwireError
+            ? error
+            : new EventwireError('ERR_CONNECTION', error.message, { cause: error }),
+        )
+      }
+    }
     if (this.#backoff === undefined) {
       void this.close()
       return
@@ -371,6 +415,9 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #connected(): void {
     this.#state = 'connected'
     this.#attempt = 0
+    this.#hasConnected = true
+    this.#isOfflineOverflowReported = false
+    this.#lastFailure = undefined
     this.#reportStatus({ type: 'connected' })
     if (!this.#isReady) {
       this.#isReady = true
@@ -413,15 +460,57 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       if (this.#writer.writeEvent(frame)) this.#stats.sent++
       return
     }
-    if (this.#offlineQueueSize === 0) {
+    const limit = this.#offlineLimit()
+    if (limit === 0) {
       this.#stats.dropped++
       return
     }
     this.#offline.push(frame)
-    if (this.#offline.length > this.#offlineQueueSize) {
-      this.#offline.shift()
-      this.#stats.dropped++
+    const excess = this.#offline.length - limit
+    if (excess <= 0) return
+    if (!this.#isOfflineOverflowReported) {
+      this.#isOfflineOverflowReported = true
+      this.reportError(
+        new EventwireError(
+          'ERR_OVERFLOW',
+          `more than ${limit} events dispatched while not connected: dropping the oldest`,
+        ),
+      )
     }
+    // The oldest go in chunks, so a full queue costs O(1) amortized per event, not a shift each.
+    if (excess >= Math.max(1, limit >> 3)) this.#trimOffline()
+  }
+
+  #offlineLimit(): number {
+    return this.#hasConnected
+      ? this.#offlineQueueSize
+      : Math.max(this.#offlineQueueSize, FIRST_CONNECTION_QUEUE_SIZE)
+  }
+
+  /** Drops the oldest offline events past the limit, counted. */
+  #trimOffline(): void {
+    const excess = this.#offline.length - this.#offlineLimit()
+    if (excess <= 0) return
+    this.#offline.splice(0, excess)
+    this.#stats.dropped += excess
+  }
+
+  /**
+   * Reports an error that ends the current link (a transport's own envelope error); the link's close,
+   * which carries the same error, is then not reported again.
+   */
+  protected reportLinkError(error: EventwireError): void {
+    this.#lastFailure = `${error.code}: ${error.message}`
+    this.reportError(error)
+  }
+
+  /** `ready` has waited `readyTimeoutMs`: reject it, naming what went wrong, and keep trying. */
+  #readyTimedOut(timeoutMs: number): void {
+    if (this.#isReady || this.#state === 'closed') return
+    const last = this.#lastFailure === undefined ? '' : `: ${this.#lastFailure}`
+    const error = new EventwireError('ERR_TIMEOUT', `not connected within ${timeoutMs} ms${last}`)
+    this.#rejectReady(error)
+    this.reportError(error)
   }
 
   protected override interestChanged(type: string, isInterested: boolean): void {
@@ -495,7 +584,10 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         // The other side closed on purpose; a spoke that reconnects comes back with its backoff. Our side
         // closes normally: web sockets throw on the codes a hub may give (1001).
         this.#link?.close(CLOSE_NORMAL, 'bye')
-        this.#lost({ code: frame.code, reason: frame.reason })
+        this.#lost(
+          { code: frame.code, reason: frame.reason },
+          frame.code === CLOSE_NORMAL || frame.code === CLOSE_GOING_AWAY,
+        )
         return
       case 'sub':
       case 'unsub':

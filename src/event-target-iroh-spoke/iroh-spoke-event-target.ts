@@ -114,7 +114,7 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
     this.#links = links
     sink.onInvalid = (error) => {
       this.#envelopeDrops++
-      this.reportError(error)
+      this.reportLinkError(error)
     }
   }
 

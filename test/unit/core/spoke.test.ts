@@ -133,39 +133,77 @@ describe('Spoke', () => {
     })
     await spoke.ready
     await waitFor(() => script.dials() >= 2, { timeoutMs: 2_000 })
-    expect(errors).toEqual([])
+    // Reported once to onError too, however many times the link goes silent again.
+    expect(errors.map((error) => error.code)).toEqual(['ERR_TIMEOUT'])
     const lost = statuses.find((status) => status.type === 'disconnected') as { error?: EventwireError }
     expect(lost.error?.code).toBe('ERR_TIMEOUT')
   })
 
-  it('drops events dispatched while offline by default, and counts them', async () => {
-    const { spoke } = spokeOf(() => new Promise(() => {}))
-    const local: unknown[] = []
-    spoke.addEventListener('t', (event) => local.push(event.detail))
-    spoke.dispatchEvent(new CustomEvent('t', { detail: 1 }))
-    expect(local).toEqual([1])
-    expect(spoke.stats()).toMatchObject({ dispatched: 1, dropped: 1, sent: 0 })
-  })
-
-  it('sends the newest offlineQueueSize events after connecting, in order', async () => {
+  /** A spoke on a hub whose connections the test allows or refuses, and can sever. */
+  function gatedSpoke(options: Partial<SpokeOptions> = {}) {
     const hub = track(new Hub())
     const connector = createMemoryConnector(hub)
-    let allow = false
-    const { spoke } = spokeOf(
-      (handlers, signal) => {
-        if (!allow) throw new Error('not yet')
-        return connector.connect(handlers, signal)
-      },
-      { offlineQueueSize: 2 },
-    )
+    const gate = { allow: false }
+    const made = spokeOf((handlers, signal) => {
+      if (!gate.allow) throw new Error('not yet')
+      return connector.connect(handlers, signal)
+    }, options)
     const got: unknown[] = []
     hub.addEventListener('q', (event) => got.push(event.detail))
+    /** Connects once, then cuts the link and keeps the spoke from coming back. */
+    const connectThenLose = async () => {
+      gate.allow = true
+      await made.spoke.ready
+      gate.allow = false
+      connector.sever()
+      await waitFor(() => made.spoke.stats().connections === 0, { timeoutMs: 2_000 })
+    }
+    return { ...made, gate, got, connectThenLose }
+  }
+
+  it('keeps what is dispatched before the first connection and sends it once connected, in order', async () => {
+    const { spoke, gate, got, errors } = gatedSpoke()
     for (const n of [1, 2, 3]) spoke.dispatchEvent(new CustomEvent('q', { detail: n }))
-    allow = true
+    gate.allow = true
     await spoke.ready
+    await waitFor(() => got.length === 3, { timeoutMs: 2_000 })
+    expect(got).toEqual([1, 2, 3])
+    expect(spoke.stats().dropped).toBe(0)
+    // The failed attempts before it were reported once, not once per attempt.
+    expect(errors.map((error) => error.message)).toEqual(['not yet'])
+  })
+
+  it('after a connection was lost, drops events dispatched while offline by default, and counts them', async () => {
+    const { spoke, got, connectThenLose } = gatedSpoke()
+    await connectThenLose()
+    const local: unknown[] = []
+    spoke.addEventListener('q', (event) => local.push(event.detail))
+    spoke.dispatchEvent(new CustomEvent('q', { detail: 1 }))
+    expect(local).toEqual([1])
+    expect(spoke.stats()).toMatchObject({ dispatched: 1, dropped: 1, sent: 0 })
+    expect(got).toEqual([])
+  })
+
+  it('after a connection was lost, sends the newest offlineQueueSize events once back, in order', async () => {
+    const { spoke, gate, got, connectThenLose } = gatedSpoke({ offlineQueueSize: 2 })
+    await connectThenLose()
+    for (const n of [1, 2, 3]) spoke.dispatchEvent(new CustomEvent('q', { detail: n }))
+    gate.allow = true
     await waitFor(() => got.length === 2, { timeoutMs: 2_000 })
     expect(got).toEqual([2, 3])
     expect(spoke.stats().dropped).toBe(1)
+  })
+
+  it('rejects ready with ERR_TIMEOUT naming the last failure after readyTimeoutMs, and keeps trying', async () => {
+    const { spoke, gate, got, errors } = gatedSpoke({ readyTimeoutMs: 50 })
+    await expect(spoke.ready).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+      message: expect.stringContaining('not yet'),
+    })
+    expect(errors.map((error) => error.code)).toContain('ERR_TIMEOUT')
+    gate.allow = true
+    spoke.dispatchEvent(new CustomEvent('q', { detail: 'late' }))
+    await waitFor(() => got.length === 1, { timeoutMs: 2_000 })
   })
 
   it('flush() resolves once the hub has processed what was sent, even if called while offline', async () => {
