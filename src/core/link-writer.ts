@@ -47,6 +47,13 @@ export interface SharedBufferBudget {
 
 /** Largest batch written at once; past it the queue is flushed inline rather than at the end of the tick. */
 const MAX_BATCH_CHARS = 256 * 1024
+/** Most events in one batch, well under a receiver's `maxBatchFrames` (10,000 by default). */
+const MAX_BATCH_EVENTS = 5_000
+/**
+ * Frames joined into one chunk while a link is blocked: enough that a chunk of typical events (a few
+ * hundred bytes) is a large string, which the garbage collector does not move.
+ */
+const CHUNK_FRAMES = 1_024
 /**
  * While the platform buffers more than this, frames wait in our queue, where the policy can act. Capped
  * at half of `maxBufferedBytes` so a small bound still leaves the queue room.
@@ -69,8 +76,19 @@ export class LinkWriter<W = string> {
   readonly #inlineFlushChars: number
   /** Queued frames in order; a dropped event leaves a hole (undefined) until the queue is compacted. */
   #frames: Array<W | undefined> = []
-  /** Parallel to #frames: true for event frames (droppable), false for control frames. */
-  #isEvent: boolean[] = []
+  /**
+   * Parallel to #frames: how many events each entry holds: 0 for a control frame (never dropped), 1 for
+   * an event frame, more for a chunk of event frames joined while the link was blocked.
+   */
+  #counts: number[] = []
+  /**
+   * Event frames written while a text link is blocked, joined into one chunk entry every `CHUNK_CHARS`.
+   * A stalled reader's queue then holds a few large strings instead of tens of thousands of small ones,
+   * which every garbage collection of the process would otherwise walk and move.
+   */
+  #building: string[] = []
+  /** The platform buffer when a flush last found the link blocked. */
+  #blockedPlatformBytes = 0
   #queuedChars = 0
   #holes = 0
   /** No event before this index is still queued: drop-oldest resumes its search here (O(1) amortized). */
@@ -97,14 +115,24 @@ export class LinkWriter<W = string> {
   writeEvent(frame: W): boolean {
     if (this.#isClosed) return false
     const size = this.#codec.size(frame)
-    const platform = this.#platformBytes()
+    // While blocked, the buffer as the last flush attempt saw it: asking the socket on every event of a
+    // stalled reader costs the other links.
+    const isBlocked = this.#retryTimer !== undefined
+    const platform = isBlocked ? this.#blockedPlatformBytes : this.#platformBytes()
+    const shared = this.#options.sharedBudget
     if (
       this.#queuedChars + size + platform > this.#options.maxBufferedBytes ||
-      this.#isOverShared(platform)
+      (shared !== undefined && shared.usedBytes > shared.maxBytes && this.#isOverShared(platform))
     ) {
       if (!this.#makeRoom(size, platform)) return false
     }
-    this.#push(frame, size, true)
+    if (isBlocked && typeof frame === 'string') {
+      this.#building.push(frame)
+      this.#count(size)
+      if (this.#building.length >= CHUNK_FRAMES) this.#sealChunk()
+      return true
+    }
+    this.#push(frame, size, 1)
     return true
   }
 
@@ -128,15 +156,17 @@ export class LinkWriter<W = string> {
         return
       }
     }
-    this.#push(frame, size, false)
+    this.#push(frame, size, 0)
   }
 
   /** Writes what is queued now, as one batch where possible. */
   flush(): void {
     this.#isScheduled = false
+    this.#sealChunk()
     if (this.#isClosed || this.#frames.length - this.#holes === 0) return
     const platform = this.#platformBytes()
     if (platform > this.#highWaterBytes) {
+      this.#blockedPlatformBytes = platform
       this.#retryTimer ??= setTimeout(() => {
         this.#retryTimer = undefined
         this.flush()
@@ -144,40 +174,43 @@ export class LinkWriter<W = string> {
       this.#account(platform)
       return
     }
-    const { frames, isEvent } =
-      this.#holes === 0 ? { frames: this.#frames as W[], isEvent: this.#isEvent } : this.#compacted()
+    const { frames, counts } =
+      this.#holes === 0 ? { frames: this.#frames as W[], counts: this.#counts } : this.#compacted()
     this.#frames = []
-    this.#isEvent = []
+    this.#counts = []
     this.#queuedChars = 0
     this.#holes = 0
     this.#oldestEvent = 0
     if (this.#unannounced > 0) {
       // Once the queue moves again: the other side learns that events before this point were lost.
       frames.push(this.#codec.error('ERR_OVERFLOW', `${this.#unannounced} events dropped: read too slowly`))
-      isEvent.push(false)
+      counts.push(0)
       this.#unannounced = 0
     }
     let start = 0
     while (start < frames.length) {
       let end = start
       let chars = 0
+      let events = 0
       while (end < frames.length) {
         const size = this.#codec.size(frames[end]!)
-        if (end > start && chars + size > MAX_BATCH_CHARS) break
+        if (end > start && (chars + size > MAX_BATCH_CHARS || events + counts[end]! > MAX_BATCH_EVENTS)) break
         chars += size
+        events += Math.max(1, counts[end]!)
         end++
       }
-      this.#send(frames, isEvent, start, end)
+      this.#send(frames, counts, start, end)
       start = end
     }
     this.#account(this.#platformBytes())
   }
 
   /** Sends frames[start, end) as one message; if the link refuses it, frame by frame. */
-  #send(frames: W[], isEvent: boolean[], start: number, end: number): void {
+  #send(frames: W[], counts: number[], start: number, end: number): void {
     if (this.#isClosed) return
+    // A chunk is several frames joined: it always travels inside a batch.
     const message =
-      end - start === 1
+      end - start === 1 && counts[start]! <= 1
         ? frames[start]!
         : this.#codec.batch(frames.slice(start, end), { runs: this.#isRunsEnabled })
     try {
@@ -185,11 +218,11 @@ export class LinkWriter<W = string> {
       return
     } catch (error) {
       if (end - start === 1) {
-        if (isEvent[start]) this.#options.onSendError(error, frames[start])
+        if (counts[start]! > 0) this.#options.onSendError(error, frames[start])
         return
       }
     }
-    for (let i = start; i < end; i++) this.#send(frames, isEvent, i, i + 1)
+    for (let i = start; i < end; i++) this.#send(frames, counts, i, i + 1)
   }
 
   /** The platform buffer drained: write what waits. */
@@ -217,27 +250,45 @@ export class LinkWriter<W = string> {
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
     this.#frames = []
-    this.#isEvent = []
+    this.#counts = []
+    this.#building = []
     this.#queuedChars = 0
     this.#holes = 0
     this.#oldestEvent = 0
     this.#account(0)
   }
 
-  #push(frame: W, size: number, isEvent: boolean): void {
+  #push(frame: W, size: number, count: number): void {
+    // Whatever waits to be chunked goes first: order is kept.
+    this.#sealChunk()
     this.#frames.push(frame)
-    this.#isEvent.push(isEvent)
+    this.#counts.push(count)
+    this.#count(size)
+    // A burst larger than a batch leaves now, in several writes, instead of piling up until the tick ends;
+    // not while the link is blocked, where the retry timer will try again (asking each push costs).
+    if (this.#queuedChars >= this.#inlineFlushChars && this.#retryTimer === undefined) this.flush()
+    else if (!this.#isScheduled) {
+      this.#isScheduled = true
+      queueMicrotask(() => this.flush())
+    }
+  }
+
+  /** Counts `size` more bytes queued, here and in the shared budget. */
+  #count(size: number): void {
     this.#queuedChars += size
     if (this.#options.sharedBudget !== undefined) {
       this.#options.sharedBudget.usedBytes += size
       this.#sharedBytes += size
     }
-    // A burst larger than a batch leaves now, in several writes, instead of piling up until the tick ends.
-    if (this.#queuedChars >= this.#inlineFlushChars) this.flush()
-    else if (!this.#isScheduled) {
-      this.#isScheduled = true
-      queueMicrotask(() => this.flush())
-    }
+  }
+
+  /** Joins the frames written while blocked into one chunk entry (their bytes are already counted). */
+  #sealChunk(): void {
+    const building = this.#building
+    if (building.length === 0) return
+    this.#building = []
+    this.#frames.push((building.length === 1 ? building[0]! : building.join(',')) as W)
+    this.#counts.push(building.length)
   }
 
   #platformBytes(): number {
@@ -275,7 +326,9 @@ export class LinkWriter<W = string> {
       const budget = this.#isOverShared(platform)
         ? this.#queuedChars - incoming
         : maxBufferedBytes - platform - incoming
-      this.#dropOldest(budget)
+      // Make room for many events at once (a sixteenth of the bound), so that a link that stays full pays
+      // for dropping once per thousands of events, not on each one.
+      this.#dropOldest(budget - (maxBufferedBytes >> 4))
       if (this.#queuedChars <= budget) return true
     }
     this.#dropped(1)
@@ -285,11 +338,13 @@ export class LinkWriter<W = string> {
   /** Drops the oldest queued events until the queue holds at most `budget` bytes (or has no events). */
   #dropOldest(budget: number): void {
     let dropped = 0
+    if (this.#queuedChars > budget) this.#sealChunk()
     const frames = this.#frames
     while (this.#queuedChars > budget && this.#oldestEvent < frames.length) {
       const i = this.#oldestEvent++
       const frame = frames[i]
-      if (frame === undefined || !this.#isEvent[i]) continue
+      const count = this.#counts[i]!
+      if (frame === undefined || count === 0) continue
       const size = this.#codec.size(frame)
       frames[i] = undefined
       this.#queuedChars -= size
@@ -298,29 +353,29 @@ export class LinkWriter<W = string> {
         this.#sharedBytes -= size
       }
       this.#holes++
-      dropped++
+      dropped += count
     }
     // Holes are removed once they are half the queue, so each costs O(1) amortized.
     if (this.#holes > 64 && this.#holes * 2 > frames.length) {
-      const { frames: kept, isEvent } = this.#compacted()
+      const { frames: kept, counts } = this.#compacted()
       this.#frames = kept
-      this.#isEvent = isEvent
+      this.#counts = counts
       this.#holes = 0
       this.#oldestEvent = 0
     }
     if (dropped > 0) this.#dropped(dropped)
   }
 
-  #compacted(): { frames: W[]; isEvent: boolean[] } {
+  #compacted(): { frames: W[]; counts: number[] } {
     const frames: W[] = []
-    const isEvent: boolean[] = []
+    const counts: number[] = []
     for (let i = 0; i < this.#frames.length; i++) {
       const frame = this.#frames[i]
       if (frame === undefined) continue
       frames.push(frame)
-      isEvent.push(this.#isEvent[i]!)
+      counts.push(this.#counts[i]!)
     }
-    return { frames, isEvent }
+    return { frames, counts }
   }
 
   #dropped(events: number): void {
