@@ -132,7 +132,11 @@ export async function compare(comparison: Comparison): Promise<Result> {
   return report(comparison, rates)
 }
 
-function report(comparison: Comparison, rates: Map<string, number[]>): Result {
+/**
+ * Prints the table and ratio lines of a comparison from the rates of its rounds (ops/s per contender, the
+ * same number of rounds each); for benchmarks that run their own rounds instead of `compare`.
+ */
+export function report(comparison: Comparison, rates: Map<string, number[]>): Result {
   const unit = comparison.unit ?? 'ops'
   const medians = new Map([...rates].map(([name, r]) => [name, median(r)]))
   const labels = (comparison.ratios ?? []).map((r) => `ratio ${r.ours} / ${r.theirs}`)
