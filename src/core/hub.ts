@@ -50,6 +50,13 @@ import type {
 
 export type HubAction = 'subscribe' | 'publish'
 
+export interface WhenSubscribedOptions {
+  /** Spokes that must subscribe. @default 1 */
+  count?: number
+  /** @default 10_000 */
+  timeoutMs?: number
+}
+
 /** What the hub knows about one accepted link. */
 export interface HubConnectionInfo {
   /** Unique per accepted link, assigned by the hub. */
@@ -203,6 +210,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   /** @internal Bytes held for all links: queues, socket buffers and authorize backlogs. */
   readonly buffered: SharedBufferBudget
   #idleSweep: ReturnType<typeof setInterval> | undefined
+  readonly #subscriptionWaiters = new Set<{
+    type: string
+    count: number
+    settle: (error?: EventwireError) => void
+  }>()
 
   constructor(options?: HubOptions<W>) {
     super()
@@ -328,6 +340,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     this.isClosed = true
     if (this.#idleSweep !== undefined) clearInterval(this.#idleSweep)
     for (const peer of [...this.#peers.values()]) peer.close(CLOSE_GOING_AWAY, 'hub closed')
+    const closed = new EventwireError('ERR_CLOSED', 'the hub is closed')
+    for (const waiter of [...this.#subscriptionWaiters]) waiter.settle(closed)
     this.registry.clear()
     this.#reportStatus({ type: 'closed' })
   }
@@ -339,6 +353,43 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   /** The types some spoke currently subscribes to. */
   remoteTypes(): string[] {
     return [...this.#interest.keys()]
+  }
+
+  /**
+   * Resolves once at least `count` spokes subscribe to `type` (at once if they already do), so that an
+   * event dispatched after it reaches them all. Rejects with `ERR_TIMEOUT` after `timeoutMs`, and with
+   * `ERR_CLOSED` when the hub closes first.
+   */
+  whenSubscribed(type: string, options: WhenSubscribedOptions = {}): Promise<void> {
+    const count = readPositiveInteger('count', options.count, 1)
+    const timeoutMs = readPositiveInteger('timeoutMs', options.timeoutMs, 10_000)
+    if (this.isClosed) return Promise.reject(new EventwireError('ERR_CLOSED', 'the hub is closed'))
+    if ((this.#interest.get(type)?.size ?? 0) >= count) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        type,
+        count,
+        settle: (error?: EventwireError) => {
+          clearTimeout(timer)
+          this.#subscriptionWaiters.delete(waiter)
+          if (error === undefined) resolve()
+          else reject(error)
+        },
+      }
+      const timer = setTimeout(() => {
+        const have = this.#interest.get(type)?.size ?? 0
+        waiter.settle(
+          new EventwireError(
+            'ERR_TIMEOUT',
+            `${have} of ${count} spokes subscribed to "${type}" within ${timeoutMs} ms`,
+            {
+              eventType: type,
+            },
+          ),
+        )
+      }, timeoutMs)
+      this.#subscriptionWaiters.add(waiter)
+    })
   }
 
   // --- called by HubPeer ---
@@ -445,6 +496,9 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       if (!this.registry.has(type)) this.#announce(type, true)
     }
     peers.add(peer)
+    for (const waiter of this.#subscriptionWaiters) {
+      if (waiter.type === type && peers.size >= waiter.count) waiter.settle()
+    }
   }
 
   /** @internal */

@@ -22,7 +22,14 @@ export {
   validateFrames,
 } from './frame.js'
 export { eventHops, withHops } from './hops.js'
-export type { AuthorizeRequest, HubAction, HubConnection, HubConnectionInfo, HubOptions } from './hub.js'
+export type {
+  AuthorizeRequest,
+  HubAction,
+  HubConnection,
+  HubConnectionInfo,
+  HubOptions,
+  WhenSubscribedOptions,
+} from './hub.js'
 export { Hub } from './hub.js'
 export type {
   ByteStream,

@@ -1,7 +1,7 @@
 import type { Connection, Endpoint, Incoming } from '@number0/iroh'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { DEFAULT_FRAME_LIMITS } from '../core/frame.js'
-import { Hub, type HubOptions } from '../core/hub.js'
+import { Hub, type HubOptions, type WhenSubscribedOptions } from '../core/hub.js'
 import {
   createLengthPrefixedLink,
   type LengthPrefixedLink,
@@ -64,6 +64,12 @@ export interface IrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
   /** The types some spoke currently subscribes to. */
   remoteTypes(): string[]
+  /**
+   * Resolves once at least `count` spokes subscribe to `type` (at once if they already do): dispatch
+   * after it and they all receive the event. Rejects with `ERR_TIMEOUT` after `timeoutMs`, and with
+   * `ERR_CLOSED` when the hub closes first.
+   */
+  whenSubscribed(type: string, options?: WhenSubscribedOptions): Promise<void>
 }
 
 /** Spokes ping every 15 s by default: three missed pings close the connection (as the WebSocket hub). */

@@ -4,7 +4,7 @@
  * (`accept`).
  * @module
  */
-export type { HubConnectionInfo } from '../core/hub.js'
+export type { HubConnectionInfo, WhenSubscribedOptions } from '../core/hub.js'
 export type { Attachment, AttachOptions } from './node.js'
 export type {
   WebSocketServerEventTarget,

@@ -2,7 +2,13 @@ import type { IncomingMessage, Server } from 'node:http'
 import type { Context, MiddlewareHandler } from 'hono'
 import type { UpgradeWebSocket, WSContext } from 'hono/ws'
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from '../core/hub.js'
+import {
+  Hub,
+  type HubConnection,
+  type HubConnectionInfo,
+  type HubOptions,
+  type WhenSubscribedOptions,
+} from '../core/hub.js'
 import { closeWebSocket, messageText } from '../core/link.js'
 import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
 import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
@@ -67,6 +73,12 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
   /** The types some spoke currently subscribes to. */
   remoteTypes(): string[]
+  /**
+   * Resolves once at least `count` spokes subscribe to `type` (at once if they already do): dispatch
+   * after it and they all receive the event. Rejects with `ERR_TIMEOUT` after `timeoutMs`, and with
+   * `ERR_CLOSED` when the hub closes first.
+   */
+  whenSubscribed(type: string, options?: WhenSubscribedOptions): Promise<void>
 }
 
 const DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024

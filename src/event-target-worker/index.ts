@@ -3,6 +3,7 @@
  * details carried by structured clone, plus a main-thread hub that makes a worker pool one topology.
  * @module
  */
+export type { WhenSubscribedOptions } from '../core/hub.js'
 export type {
   NodeWorkerEndpoint,
   WebWorkerEndpoint,

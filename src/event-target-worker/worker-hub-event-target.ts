@@ -1,6 +1,12 @@
 import { type CloneFrame, createCloneCodec } from '../core/codec.js'
 import { EventwireError } from '../core/errors.js'
-import { Hub, type HubConnection, type HubConnectionInfo, type HubOptions } from '../core/hub.js'
+import {
+  Hub,
+  type HubConnection,
+  type HubConnectionInfo,
+  type HubOptions,
+  type WhenSubscribedOptions,
+} from '../core/hub.js'
 import { CLOSE_NORMAL, type Link } from '../core/link.js'
 import { readLimits } from '../core/options.js'
 import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
@@ -41,6 +47,12 @@ export interface WorkerHubEventTarget<TEvent extends TypedEvent = TypedEvent>
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
   /** The types some worker currently subscribes to. */
   remoteTypes(): string[]
+  /**
+   * Resolves once at least `count` spokes subscribe to `type` (at once if they already do): dispatch
+   * after it and they all receive the event. Rejects with `ERR_TIMEOUT` after `timeoutMs`, and with
+   * `ERR_CLOSED` when the hub closes first.
+   */
+  whenSubscribed(type: string, options?: WhenSubscribedOptions): Promise<void>
 }
 
 // --- factory ---

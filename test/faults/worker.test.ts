@@ -519,3 +519,33 @@ describe('worker: lifecycle', () => {
     expect(() => hub.add(port1)).toThrow(expect.objectContaining(invalid))
   })
 })
+
+describe('worker hub: whenSubscribed', () => {
+  it('waits until the workers listen, so the first event reaches them all; times out and closes cleanly', async () => {
+    const hub = createWorkerHubEventTarget()
+    const workers = [0, 1, 2].map(() => {
+      const { port1, port2 } = new MessageChannel()
+      hub.add(port1)
+      const target = createWorkerEventTarget(port2)
+      opened.push(target)
+      return target
+    })
+    const got: number[] = []
+    // The workers start listening later, each on its own schedule.
+    workers.forEach((target, i) => {
+      setTimeout(() => target.addEventListener('config', () => got.push(i)), 10 * (i + 1))
+    })
+    await hub.whenSubscribed('config', { count: 3, timeoutMs: 5_000 })
+    hub.dispatchEvent(new CustomEvent('config', { detail: { level: 3 } }))
+    await waitFor(() => got.length === 3, { timeoutMs: 2_000 })
+    expect(got.sort()).toEqual([0, 1, 2])
+    await expect(hub.whenSubscribed('config', { count: 3 })).resolves.toBeUndefined()
+    await expect(hub.whenSubscribed('nobody', { timeoutMs: 30 })).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+      message: '0 of 1 spokes subscribed to "nobody" within 30 ms',
+    })
+    const pending = hub.whenSubscribed('nobody', { timeoutMs: 5_000 })
+    await hub.close()
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_CLOSED' })
+  })
+})
