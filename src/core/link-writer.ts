@@ -59,6 +59,11 @@ const CHUNK_FRAMES = 1_024
  * at half of `maxBufferedBytes` so a small bound still leaves the queue room.
  */
 const PLATFORM_HIGH_WATER_BYTES = 1024 * 1024
+/**
+ * A full link that has taken nothing for this long is a reader that stopped, not a slow one: its queue
+ * is let go and new events are dropped until it reads again (drop-oldest only).
+ */
+const STALLED_AFTER_MS = 1_000
 /** How often a blocked writer checks the platform buffer when the link reports no drain. */
 const BLOCKED_RETRY_MS = 5
 
@@ -89,6 +94,10 @@ export class LinkWriter<W = string> {
   #building: string[] = []
   /** The platform buffer when a flush last found the link blocked. */
   #blockedPlatformBytes = 0
+  /** When a flush first found the link blocked, since it last sent anything. */
+  #blockedSince: number | undefined
+  /** The reader has stopped (see `#shed`): events are dropped as they come, until the link moves. */
+  #isShedding = false
   #queuedChars = 0
   #holes = 0
   /** No event before this index is still queued: drop-oldest resumes its search here (O(1) amortized). */
@@ -114,6 +123,10 @@ export class LinkWriter<W = string> {
   /** Queues an event frame; returns false when the overflow policy dropped it or closed the link. */
   writeEvent(frame: W): boolean {
     if (this.#isClosed) return false
+    if (this.#isShedding) {
+      this.#dropped(1)
+      return false
+    }
     const size = this.#codec.size(frame)
     // While blocked, the buffer as the last flush attempt saw it: asking the socket on every event of a
     // stalled reader costs the other links.
@@ -163,10 +176,12 @@ export class LinkWriter<W = string> {
   flush(): void {
     this.#isScheduled = false
     this.#sealChunk()
-    if (this.#isClosed || this.#frames.length - this.#holes === 0) return
+    if (this.#isClosed) return
+    if (this.#frames.length - this.#holes === 0 && !this.#isShedding) return
     const platform = this.#platformBytes()
     if (platform > this.#highWaterBytes) {
       this.#blockedPlatformBytes = platform
+      this.#blockedSince ??= Date.now()
       this.#retryTimer ??= setTimeout(() => {
         this.#retryTimer = undefined
         this.flush()
@@ -174,6 +189,9 @@ export class LinkWriter<W = string> {
       this.#account(platform)
       return
     }
+    // The link moves again.
+    this.#blockedSince = undefined
+    this.#isShedding = false
     const { frames, counts } =
       this.#holes === 0 ? { frames: this.#frames as W[], counts: this.#counts } : this.#compacted()
     this.#frames = []
@@ -289,6 +307,8 @@ export class LinkWriter<W = string> {
     this.#building = []
     this.#frames.push((building.length === 1 ? building[0]! : building.join(',')) as W)
     this.#counts.push(building.length)
+    // The commas between the frames: the chunk's size is its length, as the queue will count it off.
+    this.#count(building.length - 1)
   }
 
   #platformBytes(): number {
@@ -319,6 +339,14 @@ export class LinkWriter<W = string> {
     const { overflow, maxBufferedBytes } = this.#options
     if (overflow === 'close') {
       this.#closeForOverflow(`more than ${maxBufferedBytes} bytes queued for a slow peer`)
+      return false
+    }
+    if (
+      overflow === 'drop-oldest' &&
+      this.#blockedSince !== undefined &&
+      Date.now() - this.#blockedSince >= STALLED_AFTER_MS
+    ) {
+      this.#shed()
       return false
     }
     if (overflow === 'drop-oldest') {
@@ -364,6 +392,18 @@ export class LinkWriter<W = string> {
       this.#oldestEvent = 0
     }
     if (dropped > 0) this.#dropped(dropped)
+  }
+
+  /**
+   * The link is full and has taken nothing for `STALLED_AFTER_MS`: its reader has stopped. Keeping the
+   * newest events for it would cost every later event a copy it may never read, so the queued events go
+   * (counted) and the next ones are dropped at once, until the link moves again; then the reader gets
+   * the count of what it missed (a gap) and the live stream.
+   */
+  #shed(): void {
+    this.#dropOldest(Number.NEGATIVE_INFINITY)
+    this.#isShedding = true
+    this.#dropped(1)
   }
 
   #compacted(): { frames: W[]; counts: number[] } {

@@ -293,7 +293,7 @@ describe('Hub', () => {
       slow.connection.drained()
       const received = slow.link.events() as Array<{ n: number }>
       // The queue keeps between 15/16 and all of its bound (room is made a sixteenth at a time).
-      expect(received.length).toBeGreaterThan(10)
+      expect(received.length).toBeGreaterThan(5)
       expect(received.length).toBeLessThan(1_000)
       expect(received.at(-1)!.n).toBe(999)
       expect(received.map((d) => d.n)).toEqual(received.map((d) => d.n).sort((x, y) => x - y))

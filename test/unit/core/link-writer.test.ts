@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { type CloneFrame, createCloneCodec, createTextCodec } from '../../../src/core/codec.js'
 import { LinkWriter, type LinkWriterOptions, unsendableEventError } from '../../../src/core/link-writer.js'
 
@@ -64,5 +64,49 @@ describe('LinkWriter', () => {
     await Promise.resolve()
     expect(writer.writeEvent(codec.event('a', 'o', 2))).toBe(false)
     expect(sent).toEqual([])
+  })
+})
+
+describe('LinkWriter: a reader that stopped', () => {
+  it('drop-oldest: a link full and blocked for a second lets its queue go, drops new events at once, and announces the count when it moves', () => {
+    vi.useFakeTimers()
+    try {
+      const codec = createTextCodec()
+      const sent: string[] = []
+      let buffered = 600
+      const dropped: number[] = []
+      const writer = new LinkWriter(
+        { send: (data) => sent.push(data), close: () => {}, bufferedBytes: () => buffered },
+        codec,
+        options({ maxBufferedBytes: 1_000, announceDrops: true, onDrop: (n) => dropped.push(n) }),
+      )
+      const total = () => dropped.reduce((sum, n) => sum + n, 0)
+      let n = 0
+      const write = () => writer.writeEvent(codec.event('t', 'o', n++))
+      // Blocked: frames wait in the queue until it is full, then the oldest go.
+      for (let i = 0; i < 100; i++) write()
+      writer.flush()
+      expect(sent).toEqual([])
+      expect(total()).toBeGreaterThan(0)
+      expect(writer.queuedBytes).toBeGreaterThan(0)
+      // A second later, still blocked: the queue goes, and new events are dropped as they come.
+      vi.advanceTimersByTime(1_000)
+      for (let i = 0; i < 100; i++) write()
+      expect(writer.queuedBytes).toBe(0)
+      expect(write()).toBe(false)
+      const shed = total()
+      expect(shed + 0).toBe(n)
+      // The reader reads again: the count of what it missed, then the live stream.
+      buffered = 0
+      vi.advanceTimersByTime(10)
+      expect(sent.map((text) => JSON.parse(text))).toEqual([
+        [5, 'ERR_OVERFLOW', `${n} events dropped: read too slowly`, null],
+      ])
+      expect(write()).toBe(true)
+      writer.flush()
+      expect(JSON.parse(sent.at(-1)!)).toEqual([1, 't', 'o', n - 1])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
