@@ -42,6 +42,12 @@ const LEAD_IN = 20_000
 /** Longest a fill may take, in events, before the run fails: the stalled spokes never reached the limit. */
 const MAX_FILL = 2_000_000
 const WINDOW_MS = Math.max(1_000, ROUND_MS)
+/**
+ * How long the stalled spokes stay stalled, at the limit, before the window (HOSTILE_SETTLE_MS): 0 (the
+ * default) measures the start of a stall; 2000 measures a stall that lasts, after the hub has given up on
+ * readers that stopped (a second without progress).
+ */
+const SETTLE_MS = Number(process.env.HOSTILE_SETTLE_MS ?? 0)
 /** 100 characters of text in every detail. */
 const TEXT =
   'The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. 0123456789abcd'
@@ -283,6 +289,10 @@ async function round(
     }
     return isFull && sent - firstEvent >= LEAD_IN
   })
+  if (stalledCount > 0 && SETTLE_MS > 0) {
+    const settled = performance.now() + SETTLE_MS
+    await pub.pump(() => performance.now() >= settled)
+  }
   await pub.drain()
 
   // The window: publish for WINDOW_MS, then wait until the good spokes have it all.
@@ -420,7 +430,8 @@ export async function run(): Promise<void> {
       {
         title:
           `hostile: hub -> ${GOOD_SPOKES} good spokes (another process) beside 0, 1 or 10 stalled ones; ` +
-          `${detailBytes}-byte detail, ${CHUNK} per tick, <= ${IN_FLIGHT} in flight, ${WINDOW_MS} ms windows ` +
+          `${detailBytes}-byte detail, ${CHUNK} per tick, <= ${IN_FLIGHT} in flight, ${WINDOW_MS} ms windows, ` +
+          `stalled ${SETTLE_MS} ms before the window ` +
           '(events/s to every good spoke)',
         unit: 'event',
         contenders: [],
