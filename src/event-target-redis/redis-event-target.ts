@@ -27,6 +27,7 @@ import type {
   Serializer,
   TypedEvent,
 } from '../core/types.js'
+import { ClusterPublishLinks, ClusterSubscribeLinks, type LinkHooks } from './cluster.js'
 import { type FrameAuth, type RedisAuthOptions, readAuth } from './frame-auth.js'
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
@@ -44,7 +45,7 @@ export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
   prefix?: string
   /**
    * Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7): on a Cluster each channel lives on the shard of its
-   * slot instead of being broadcast to every node. Create the Cluster with `shardedSubscribers: true`.
+   * slot instead of being broadcast to every node.
    * @default false
    */
   sharded?: boolean
@@ -53,10 +54,11 @@ export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
   /** Message size, type length and batch limits. @see FrameLimits */
   limits?: Partial<FrameLimits>
   /**
-   * Events kept while the publish client is not ready, published in dispatch order once it is; past it
-   * the oldest are dropped and counted in `stats().dropped`. 0 drops every event dispatched while the
-   * publish connection is down. They are held here rather than in ioredis's offline queue, which lets a
-   * PUBLISH issued during the reconnect handshake overtake the ones queued before it.
+   * Events kept while the publish connection is not ready (on a Cluster: the connection of the master a
+   * channel publishes through), published in dispatch order once it is; past it the oldest are dropped and
+   * counted in `stats().dropped`. 0 drops every event dispatched while the publish connection is down.
+   * They are held here rather than in ioredis's offline queue, which lets a PUBLISH issued during the
+   * reconnect handshake overtake the ones queued before it.
    * @default 10_000
    */
   offlineQueueSize?: number
@@ -96,6 +98,22 @@ const MAX_COUNTED_ORIGINS = 1_000
 // biome-ignore lint/suspicious/noExplicitAny: the listener signature ioredis declares
 type ClientListener = (...args: any[]) => void
 
+/** A frame waiting for its channel's connection, in dispatch order per channel. */
+interface HeldFrame {
+  readonly channel: string
+  readonly frame: string
+  /** Published once already, on a Cluster, and refused for the cluster's state: it goes out again first. */
+  readonly isRequeued: boolean
+}
+
+/** Publishes of one channel in flight on a Cluster, all on one connection. */
+interface InFlight {
+  readonly via: RedisClient
+  count: number
+  /** One of them failed and is held again: later frames wait until the rest have been answered. */
+  hasFailed: boolean
+}
+
 class RedisTarget<TEvent extends TypedEvent>
   extends RegistryEventTarget<TEvent>
   implements RedisEventTarget<TEvent>
@@ -111,16 +129,29 @@ class RedisTarget<TEvent extends TypedEvent>
   readonly #subscriber: RedisClient
   readonly #prefix: string
   readonly #isSharded: boolean
+  /** The publish side on a Cluster: which master's connection each channel goes through. */
+  readonly #publishLinks: ClusterPublishLinks | undefined
+  /** The subscribe side on a Cluster: the target's own connections to the masters. */
+  readonly #subscribeLinks: ClusterSubscribeLinks | undefined
   /** channel -> frames dispatched this tick, published together at the end of it */
   #outbox = new Map<string, string[]>()
   #isFlushScheduled = false
-  /** [channel, frame] dispatched while the publish client was not ready, oldest first. */
-  #held: Array<[string, string]> = []
+  /** Frames whose channel's connection was not ready, oldest first (those sent again lead). */
+  #held: HeldFrame[] = []
+  /** channel -> how many of its frames are held: while any is, its new frames are held behind them. */
+  readonly #heldChannels = new Map<string, number>()
+  /** A connection came up or an answer came: held frames may go out. */
+  #mayRelease = false
   readonly #offlineQueueSize: number
   #isOverflowReported = false
+  /** channel -> its publishes in flight, and on which connection (Cluster only). */
+  readonly #publishing = new Map<string, InFlight>()
   readonly #inflight = new Set<Promise<unknown>>()
   readonly #clientListeners: Array<[RedisClient, string, ClientListener]> = []
   #disconnectedAt: number | undefined
+  #isRecovering = false
+  /** Resolved on every change that may let a flush (or `ready`) go on. */
+  #progress: { promise: Promise<void>; resolve: () => void } | undefined
   /**
    * ioredis puts a connection in subscriber mode when SUBSCRIBE is queued, and its ready check (INFO)
    * then fails and drops the connection: interest waits until the subscribe client is ready.
@@ -188,32 +219,73 @@ class RedisTarget<TEvent extends TypedEvent>
     })
     this.#closing.catch(() => {})
 
-    this.#listen(
-      this.#subscriber,
-      this.#isSharded ? 'smessage' : 'message',
-      (channel: string, message: string) => this.#receive(channel, message),
-    )
-    this.#listen(this.#subscriber, 'close', () => {
-      this.#isSubscriberReady = false
-      this.#lost()
-    })
-    this.#listen(this.#subscriber, 'reconnecting', (delayMs: number) => {
-      if (this.isClosed) return
-      this.#reportStatus({
-        type: 'reconnecting',
-        attempt: ++this.#reconnectAttempt,
-        delayMs: Number(delayMs) || 0,
+    const hooks: LinkHooks = {
+      lost: () => this.#lost(),
+      changed: () => this.#changed(),
+      error: (error) => {
+        if (!this.isClosed) this.reportError(error)
+      },
+      retrying: (_attempt, delayMs) => {
+        if (this.isClosed || this.#disconnectedAt === undefined) return
+        this.#reportStatus({ type: 'reconnecting', attempt: ++this.#reconnectAttempt, delayMs })
+      },
+    }
+
+    if (isCluster(this.#publisher)) {
+      this.#publishLinks = new ClusterPublishLinks(this.#publisher, this.#isSharded, hooks)
+    }
+    if (isCluster(this.#subscriber)) {
+      this.#subscribeLinks = new ClusterSubscribeLinks(
+        this.#subscriber,
+        this.#isSharded,
+        this.nodeId,
+        hooks,
+        (channel, message) => this.#receive(channel, message),
+        // Classic pub/sub: a master the publish side cannot reach is down, and has no bus links to wait for.
+        this.#publishLinks?.isConnected,
+      )
+    } else {
+      this.#listen(
+        this.#subscriber,
+        this.#isSharded ? 'smessage' : 'message',
+        (channel: string, message: string) => this.#receive(channel, message),
+      )
+      this.#listen(this.#subscriber, 'close', () => {
+        this.#isSubscriberReady = false
+        this.#lost()
       })
-    })
-    this.#listen(this.#subscriber, 'ready', () => this.#subscriberReady())
-    // ioredis emits 'ready' on the tick after it resent the commands the broken connection left
-    // unanswered and its own offline queue, so what was held here goes out after those.
-    this.#listen(this.#publisher, 'ready', () => this.#publishOutbox())
+      this.#listen(this.#subscriber, 'reconnecting', (delayMs: number) => {
+        if (this.isClosed) return
+        this.#reportStatus({
+          type: 'reconnecting',
+          attempt: ++this.#reconnectAttempt,
+          delayMs: Number(delayMs) || 0,
+        })
+      })
+      this.#listen(this.#subscriber, 'ready', () => this.#subscriberReady())
+    }
+    if (this.#publishLinks === undefined) {
+      // ioredis emits 'ready' on the tick after it resent the commands the broken connection left
+      // unanswered and its own offline queue, so what was held here goes out after those.
+      this.#listen(this.#publisher, 'ready', () => {
+        this.#mayRelease = true
+        this.#publishOutbox()
+      })
+    }
     for (const client of new Set([this.#publisher, this.#subscriber])) {
       this.#listen(client, 'error', (error: Error) => {
         if (this.isClosed) return
         this.reportError(new EventwireError('ERR_CONNECTION', `redis: ${error.message}`, { cause: error }))
       })
+      if (!isCluster(client)) continue
+      this.#listen(client, 'node error', (error: Error, key: string) => {
+        if (this.isClosed) return
+        this.reportError(
+          new EventwireError('ERR_CONNECTION', `redis ${key}: ${error.message}`, { cause: error }),
+        )
+      })
+      // A Cluster that gave up makes a waiting flush fail instead of waiting for ever.
+      this.#listen(client, 'end', () => this.#changed())
     }
 
     this.#reportStatus({ type: 'connecting' })
@@ -227,6 +299,8 @@ class RedisTarget<TEvent extends TypedEvent>
       }
     }
     this.ready = Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)]).then(async () => {
+      // On a Cluster, every master's connection is made and usable before the first event goes out.
+      while (!this.isClosed && !this.#isHealthy()) await this.#unlessClosed(this.#nextChange())
       await this.flush()
       if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
       this.#reportStatus({ type: 'connected' })
@@ -253,23 +327,41 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 
   /**
-   * Resolves once every publish and (un)subscribe issued so far has been answered by Redis. While a client
-   * is down it waits for it; `close()` meanwhile rejects it with ERR_CLOSED.
+   * Resolves once every publish and (un)subscribe issued so far has been answered by Redis. While a
+   * connection it needs is down it waits for it; `close()` meanwhile rejects it with ERR_CLOSED.
    */
   async flush(): Promise<void> {
     if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
     this.#publishOutbox()
-    // Events held while the publish client is down are published once it is ready again.
-    while (this.#held.length > 0 && !this.isClosed) {
-      await this.#unlessClosed(whenReady(this.#publisher))
+    while (!this.isClosed) {
+      // Events held while their connection is down are published once it is ready again.
+      if (this.#held.length > 0) {
+        this.#assertNotEnded()
+        await this.#unlessClosed(
+          this.#publishLinks === undefined ? whenReady(this.#publisher) : this.#nextChange(),
+        )
+        this.#mayRelease = true
+        this.#publishOutbox()
+        continue
+      }
+      // Interest held back until the subscribe side is ready is part of what a flush waits for.
+      if (this.#subscribeLinks !== undefined) {
+        if (!this.#subscribeLinks.isHealthy()) {
+          this.#assertNotEnded()
+          await this.#unlessClosed(this.#nextChange())
+          continue
+        }
+      } else if (!this.#isSubscriberReady) {
+        this.#whenSubscriberReady ??= whenReady(this.#subscriber).finally(() => {
+          this.#whenSubscriberReady = undefined
+        })
+        await this.#unlessClosed(this.#whenSubscriberReady)
+        continue
+      }
+      if (this.#inflight.size === 0) break
+      await Promise.allSettled([...this.#inflight])
+      // A publish the cluster refused is held again, and goes out once its connection is usable.
       this.#publishOutbox()
-    }
-    // Interest held back until the subscribe client is ready is part of what a flush waits for.
-    if (!this.#isSubscriberReady && !this.isClosed) {
-      this.#whenSubscriberReady ??= whenReady(this.#subscriber).finally(() => {
-        this.#whenSubscriberReady = undefined
-      })
-      await this.#unlessClosed(this.#whenSubscriberReady)
     }
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
   }
@@ -281,19 +373,26 @@ class RedisTarget<TEvent extends TypedEvent>
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight])
     this.isClosed = true
     this.#rejectClosing(new EventwireError('ERR_CLOSED', 'the target closed while flush() waited for Redis'))
-    if (this.#held.length > 0) {
-      this.#stats.dropped += this.#held.length
+    const held =
+      this.#held.length + [...this.#outbox.values()].reduce((sum, frames) => sum + frames.length, 0)
+    if (held > 0) {
+      this.#stats.dropped += held
       this.reportError(
         new EventwireError(
           'ERR_CLOSED',
-          `closed while the publish client was not ready: ${this.#held.length} held events dropped`,
+          `closed while the publish connection was not ready: ${held} held events dropped`,
         ),
       )
       this.#held = []
+      this.#heldChannels.clear()
+      this.#outbox = new Map()
     }
     const channels = this.registry.types().map((type) => this.#prefix + type)
     this.registry.clear()
-    if (channels.length > 0 && this.#subscriber.status === 'ready') {
+    this.#publishLinks?.close()
+    // The target's own connections to a Cluster's masters go with it.
+    this.#subscribeLinks?.close()
+    if (this.#subscribeLinks === undefined && channels.length > 0 && this.#subscriber.status === 'ready') {
       // Leave the caller's subscribe client as we found it.
       await (this.#isSharded
         ? this.#subscriber.sunsubscribe(...channels)
@@ -301,19 +400,28 @@ class RedisTarget<TEvent extends TypedEvent>
       ).catch(() => {})
     }
     for (const [client, event, listener] of this.#clientListeners.splice(0)) client.off(event, listener)
+    this.#progress?.resolve()
     this.#reportStatus({ type: 'closed' })
   }
 
   stats(): EventwireStats {
-    const connections =
-      (this.#publisher.status === 'ready' ? 1 : 0) + (this.#subscriber.status === 'ready' ? 1 : 0)
-    return { ...this.#stats, connections, subscriptions: this.registry.types().length }
+    const publishing = this.#publishLinks?.usableCount() ?? (this.#publisher.status === 'ready' ? 1 : 0)
+    const subscribing = this.#subscribeLinks?.usableCount() ?? (this.#subscriber.status === 'ready' ? 1 : 0)
+    return {
+      ...this.#stats,
+      connections: publishing + subscribing,
+      subscriptions: this.registry.types().length,
+    }
   }
 
   // --- publishing ---
 
   #enqueue(channel: string, frame: string): void {
     appendFrame(this.#outbox, channel, frame)
+    this.#schedulePublish()
+  }
+
+  #schedulePublish(): void {
     if (!this.#isFlushScheduled) {
       this.#isFlushScheduled = true
       queueMicrotask(() => this.#publishOutbox())
@@ -321,50 +429,98 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 
   /**
-   * One PUBLISH per channel per tick, carrying a batch frame when several events share it. While the
-   * publish client is not ready the frames are held instead, and the held ones go first once it is.
+   * One PUBLISH per channel per tick, carrying a batch frame when several events share it. While a
+   * channel's connection is not ready its frames are held instead, and the held ones go first once it is.
    */
   #publishOutbox(): void {
     this.#isFlushScheduled = false
-    if (this.#publisher.status !== 'ready') {
-      this.#hold()
-      return
-    }
-    if (this.#outbox.size === 0 && this.#held.length === 0) return
-    let outbox = this.#outbox
+    if (this.isClosed) return
+    if (this.#held.length > 0 && (this.#mayRelease || this.#publishLinks === undefined)) this.#release()
+    if (this.#outbox.size === 0) return
+    const outbox = this.#outbox
     this.#outbox = new Map()
-    if (this.#held.length > 0) {
-      const pending = outbox
-      outbox = new Map()
-      for (const [channel, frame] of this.#held) appendFrame(outbox, channel, frame)
-      for (const [channel, frames] of pending) for (const frame of frames) appendFrame(outbox, channel, frame)
-      this.#held = []
-      this.#isOverflowReported = false
-    }
     for (const [channel, frames] of outbox) {
-      let start = 0
-      while (start < frames.length) {
-        let end = start
-        let chars = 0
-        while (end < frames.length && (end === start || chars + frames[end]!.length <= MAX_BATCH_CHARS)) {
-          chars += frames[end]!.length
-          end++
-        }
-        const message = end - start === 1 ? frames[start]! : encodeBatch(frames.slice(start, end))
-        this.#publish(channel, message, end - start)
-        start = end
+      const via = this.#heldChannels.has(channel) ? undefined : this.#route(channel)
+      if (via === undefined) for (const frame of frames) this.#hold({ channel, frame, isRequeued: false })
+      else this.#send(via, channel, frames)
+    }
+    this.#trimHeld()
+  }
+
+  /** Publishes the held frames whose channel's connection is usable now, in order. */
+  #release(): void {
+    this.#mayRelease = false
+    if (this.#publishLinks === undefined && this.#publisher.status !== 'ready') return
+    const held = this.#held
+    this.#held = []
+    this.#heldChannels.clear()
+    const routes = new Map<string, RedisClient | null>()
+    const ready = new Map<string, string[]>()
+    for (const item of held) {
+      let via = routes.get(item.channel)
+      if (via === undefined) {
+        via = this.#route(item.channel) ?? null
+        routes.set(item.channel, via)
       }
+      if (via === null) this.#hold(item)
+      else appendFrame(ready, item.channel, item.frame)
+    }
+    for (const [channel, frames] of ready) this.#send(routes.get(channel)!, channel, frames)
+    if (this.#held.length === 0) this.#isOverflowReported = false
+  }
+
+  /**
+   * The connection `channel` publishes through now, or undefined while its frames must be held: on a
+   * Cluster, also while earlier frames of the channel are in flight on another connection, or one of them
+   * failed, so a frame sent again can never fall behind a later one.
+   */
+  #route(channel: string): RedisClient | undefined {
+    if (this.#publishLinks === undefined)
+      return this.#publisher.status === 'ready' ? this.#publisher : undefined
+    const via = this.#publishLinks.route(channel)
+    if (via === undefined) return undefined
+    const inFlight = this.#publishing.get(channel)
+    if (inFlight !== undefined && (inFlight.via !== via || inFlight.hasFailed)) return undefined
+    return via
+  }
+
+  #send(via: RedisClient, channel: string, frames: string[]): void {
+    let start = 0
+    while (start < frames.length) {
+      let end = start
+      let chars = 0
+      while (end < frames.length && (end === start || chars + frames[end]!.length <= MAX_BATCH_CHARS)) {
+        chars += frames[end]!.length
+        end++
+      }
+      this.#publish(via, channel, end - start === frames.length ? frames : frames.slice(start, end))
+      start = end
     }
   }
 
-  /** Moves this tick's frames to the held queue, dropping the oldest past `offlineQueueSize`. */
-  #hold(): void {
-    for (const [channel, frames] of this.#outbox)
-      for (const frame of frames) this.#held.push([channel, frame])
-    this.#outbox = new Map()
+  #hold(item: HeldFrame): void {
+    this.#held.push(item)
+    this.#heldChannels.set(item.channel, (this.#heldChannels.get(item.channel) ?? 0) + 1)
+  }
+
+  /** Puts frames the cluster refused back in front of the channel's held frames, after those sent before them. */
+  #requeue(channel: string, frames: string[]): void {
+    let at = 0
+    while (at < this.#held.length && this.#held[at]!.isRequeued) at++
+    this.#held.splice(at, 0, ...frames.map((frame) => ({ channel, frame, isRequeued: true })))
+    this.#heldChannels.set(channel, (this.#heldChannels.get(channel) ?? 0) + frames.length)
+    this.#trimHeld()
+  }
+
+  /** Drops the oldest held frames past `offlineQueueSize`. */
+  #trimHeld(): void {
     const excess = this.#held.length - this.#offlineQueueSize
     if (excess <= 0) return
-    this.#held.splice(0, excess)
+    for (const { channel } of this.#held.splice(0, excess)) {
+      const count = (this.#heldChannels.get(channel) ?? 1) - 1
+      if (count > 0) this.#heldChannels.set(channel, count)
+      else this.#heldChannels.delete(channel)
+    }
     this.#stats.dropped += excess
     if (this.#isOverflowReported || this.isClosed) return
     // Once per outage: the counter tells how many.
@@ -372,32 +528,63 @@ class RedisTarget<TEvent extends TypedEvent>
     this.reportError(
       new EventwireError(
         'ERR_OVERFLOW',
-        `the publish client is not ready and ${this.#offlineQueueSize} events are held: dropping the oldest`,
+        `the publish connection is not ready and ${this.#offlineQueueSize} events are held: dropping the oldest`,
       ),
     )
   }
 
-  #publish(channel: string, frames: string, events: number): void {
-    const message = this.#auth === undefined ? frames : this.#auth.sign(frames)
-    const publishing = this.#isSharded
-      ? this.#publisher.spublish(channel, message)
-      : classicPublisher(this.#publisher, channel).publish(channel, message)
+  #publish(via: RedisClient, channel: string, frames: string[]): void {
+    const events = frames.length
+    const batch = events === 1 ? frames[0]! : encodeBatch(frames)
+    const message = this.#auth === undefined ? batch : this.#auth.sign(batch)
+    const publishing = this.#isSharded ? via.spublish(channel, message) : via.publish(channel, message)
+    const links = this.#publishLinks
+    if (links !== undefined) {
+      const inFlight = this.#publishing.get(channel)
+      if (inFlight === undefined) this.#publishing.set(channel, { via, count: 1, hasFailed: false })
+      else inFlight.count++
+    }
     this.#track(
       publishing.then(
         () => {
           this.#stats.sent += events
+          this.#settled(channel)
         },
         (cause: unknown) => {
-          this.#stats.dropped += events
-          this.reportError(new EventwireError('ERR_CONNECTION', `publish to "${channel}" failed`, { cause }))
+          if (links !== undefined && !this.isClosed && links.failed(channel, cause)) {
+            // A connection that closed or a slot that moved: publish them again, in order, once the
+            // channel's connection is usable (a copy of one that did go out is dropped by the receivers).
+            const inFlight = this.#publishing.get(channel)
+            if (inFlight !== undefined) inFlight.hasFailed = true
+            this.#requeue(channel, frames)
+          } else {
+            this.#stats.dropped += events
+            if (!this.isClosed)
+              this.reportError(
+                new EventwireError('ERR_CONNECTION', `publish to "${channel}" failed`, { cause }),
+              )
+          }
+          this.#settled(channel)
         },
       ),
     )
+  }
+
+  /** A publish of `channel` was answered: held frames waiting for the in-flight ones may go. */
+  #settled(channel: string): void {
+    const inFlight = this.#publishing.get(channel)
+    if (inFlight === undefined || --inFlight.count > 0) return
+    this.#publishing.delete(channel)
+    if (this.#heldChannels.has(channel)) this.#changed()
   }
 
   // --- subscribing ---
 
   protected override interestChanged(type: string, isInterested: boolean): void {
+    if (this.#subscribeLinks !== undefined) {
+      this.#subscribeLinks.setInterest(this.#prefix + type, isInterested)
+      return
+    }
     this.#setInterest(type, isInterested)
   }
 
@@ -557,20 +744,75 @@ class RedisTarget<TEvent extends TypedEvent>
    */
   #subscriberReady(): void {
     this.#isSubscriberReady = true
-    const since = this.#disconnectedAt
     if (this.isClosed) return
     for (const type of this.#leaveWhenReady) if (!this.registry.has(type)) this.#sendInterest(type, false)
     this.#leaveWhenReady.clear()
     for (const type of this.registry.types()) this.#sendInterest(type, true)
-    if (since === undefined) return
-    void this.flush().then(() => {
-      if (this.isClosed || this.#disconnectedAt !== since) return
-      this.#disconnectedAt = undefined
-      this.#reconnectAttempt = 0
-      this.#stats.reconnects++
-      this.#reportStatus({ type: 'connected' })
-      this.#reportStatus({ type: 'gap', since, until: Date.now() })
-    })
+    this.#changed()
+  }
+
+  /** Every connection the target uses is usable and every live type subscribed (on a Cluster, on its owner). */
+  #isHealthy(): boolean {
+    const isPublishing = this.#publishLinks?.isHealthy() ?? true
+    const isSubscribing = this.#subscribeLinks?.isHealthy() ?? this.#isSubscriberReady
+    return isPublishing && isSubscribing
+  }
+
+  /** A connection came up, an answer came, a topology was read: held events, flushes and recovery may go on. */
+  #changed(): void {
+    if (this.isClosed) return
+    this.#mayRelease = true
+    if (this.#held.length > 0) this.#schedulePublish()
+    const progress = this.#progress
+    this.#progress = undefined
+    progress?.resolve()
+    this.#checkRecovered()
+  }
+
+  #nextChange(): Promise<void> {
+    if (this.#progress === undefined) {
+      let resolve: () => void = () => {}
+      const promise = new Promise<void>((done) => {
+        resolve = done
+      })
+      this.#progress = { promise, resolve }
+    }
+    return this.#progress.promise
+  }
+
+  /** A flush cannot go on through a client that has ended (quit or gave up): it fails instead of waiting. */
+  #assertNotEnded(): void {
+    for (const client of [this.#publisher, this.#subscriber]) {
+      if (isCluster(client) && client.status === 'end')
+        throw new EventwireError('ERR_CONNECTION', 'the redis client ended before it was ready')
+    }
+  }
+
+  /**
+   * After a loss, once everything is usable again and every live type has been subscribed again and
+   * answered, and what was held has been published: `connected`, then the gap since the loss.
+   */
+  #checkRecovered(): void {
+    if (this.isClosed || this.#disconnectedAt === undefined || this.#isRecovering || !this.#isHealthy())
+      return
+    const since = this.#disconnectedAt
+    this.#isRecovering = true
+    void this.flush().then(
+      () => {
+        this.#isRecovering = false
+        if (this.isClosed || this.#disconnectedAt !== since) return
+        // Lost again meanwhile: the next change looks again.
+        if (!this.#isHealthy()) return
+        this.#disconnectedAt = undefined
+        this.#reconnectAttempt = 0
+        this.#stats.reconnects++
+        this.#reportStatus({ type: 'connected' })
+        this.#reportStatus({ type: 'gap', since, until: Date.now() })
+      },
+      () => {
+        this.#isRecovering = false
+      },
+    )
   }
 
   /** Waits for `promise`, or rejects with ERR_CLOSED once the target closes; a late rejection is handled. */
@@ -602,37 +844,8 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 }
 
-/**
- * The client that runs a classic PUBLISH on `channel`. A `Cluster` sends a command without a key to a
- * random node, and the cluster bus does not keep order between messages published on different nodes,
- * so two PUBLISHes of one channel could arrive swapped. Every PUBLISH of a channel goes to the same
- * master instead, picked by a hash of the channel among the masters ordered by address (the choice moves
- * only when the masters change).
- */
-function classicPublisher(client: RedisClient, channel: string): Pick<Redis, 'publish'> {
-  if (!isCluster(client)) return client
-  const masters = client.nodes('master')
-  if (masters.length === 0) return client
-  if (masters.length > 1) masters.sort((a, b) => nodeAddress(a).localeCompare(nodeAddress(b)))
-  return masters[hashString(channel) % masters.length]!
-}
-
 function isCluster(client: RedisClient): client is Cluster {
   return client.isCluster === true
-}
-
-function nodeAddress(node: Redis): string {
-  return `${node.options.host ?? ''}:${node.options.port ?? ''}`
-}
-
-/** FNV-1a, 32 bits: cheap and stable, which is all a node choice needs. */
-function hashString(text: string): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i)
-    hash = Math.imul(hash, 0x01000193)
-  }
-  return hash >>> 0
 }
 
 function appendFrame(outbox: Map<string, string[]>, channel: string, frame: string): void {

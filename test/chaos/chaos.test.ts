@@ -1,10 +1,10 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type Bridge, bridge } from '../../src/bridge/index.js'
 import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
 import type { EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
-import { RedisServer } from '../support/redis-server.js'
+import { RedisClusterServers, RedisServer } from '../support/redis-server.js'
 import { client, type RunningHub, startHub } from '../support/websocket.js'
 
 /**
@@ -329,5 +329,318 @@ describe('chaos', () => {
       expect(delivered).toBeGreaterThan(expected / 2)
     },
     CHAOS_MS + 28_000,
+  )
+})
+
+/**
+ * The same chaos on a Redis Cluster (3 masters with a replica each, sharded pub/sub, or classic with
+ * `CHAOS_CLUSTER_MODE=classic`): the seeded schedule
+ * kills a master with kill -9 and restarts it on its port, kills a master for good so that its replica
+ * takes over (then restarts it, as a replica), moves the slot of the events' channel to another master,
+ * and restarts hubs and replaces spokes. The first three faults are one of each cluster fault, in a seeded
+ * order. The accounting is the same: at most once, in order, every loss inside a reported window.
+ *
+ * `CHAOS_CLUSTER_MS` sets how long the faults run (default 30 s), `CHAOS_SEED` the schedule.
+ */
+const CHAOS_CLUSTER_MS = Number(process.env.CHAOS_CLUSTER_MS ?? 30_000)
+const CLUSTER_SHARDED = process.env.CHAOS_CLUSTER_MODE !== 'classic'
+
+describe('chaos on a redis cluster', () => {
+  let cluster: RedisClusterServers
+  beforeAll(async () => {
+    cluster = await RedisClusterServers.start(3, { replicas: 1 })
+  }, 60_000)
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it(
+    'master kills, a failover to a replica, a slot migration, hub and spoke failures under steady load: every event at most once, in order, every loss inside a reported window',
+    async () => {
+      const random = lcg(SEED)
+      const redisOutages: Outages[] = []
+      const channel = 'chaos:tick'
+      const slot = await cluster.slotOf(channel)
+
+      async function startScaledHub(port = 0): Promise<{
+        running: RunningHub
+        peer: RedisEventTarget
+        link: Bridge
+        clients: Cluster[]
+        outages: Outages
+      }> {
+        const outages = new Outages()
+        redisOutages.push(outages)
+        const clients = [0, 1].map(() => new Cluster(cluster.startupNodes))
+        const peer = createRedisEventTarget({
+          publishClient: clients[0]!,
+          subscribeClient: clients[1]!,
+          sharded: CLUSTER_SHARDED,
+          prefix: 'chaos:',
+          onStatus: outages.onStatus,
+          onError: () => {},
+        })
+        await peer.ready
+        const running = await startHub({ onError: () => {} }, port)
+        const link = bridge(running.hub, peer)
+        return { running, peer, link, clients, outages }
+      }
+      type ScaledHub = Awaited<ReturnType<typeof startScaledHub>>
+
+      async function stopScaledHub(life: ScaledHub): Promise<void> {
+        life.link.close()
+        await life.running.close()
+        await life.peer.close()
+        life.outages.end(Date.now())
+        for (const redisClient of life.clients) redisClient.disconnect()
+      }
+
+      const hubs = [await startScaledHub(), await startScaledHub()]
+      const ports = hubs.map((life) => life.running.port)
+      const urls = ports.map((port) => `ws://127.0.0.1:${port}/ws`)
+      cleanup.push(async () => {
+        for (const life of hubs) await stopScaledHub(life)
+      })
+
+      const lives: SpokeLife[] = []
+      const current: SpokeLife[] = []
+      let incarnation = 0
+
+      async function startSpoke(index: number): Promise<SpokeLife> {
+        const outages = new Outages()
+        const own = index % 2
+        const target = client([urls[own]!, urls[1 - own]!], {
+          onStatus: outages.onStatus,
+          onError: () => {},
+          reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+          heartbeatIntervalMs: 500,
+          heartbeatTimeoutMs: 1_500,
+        })
+        const life: SpokeLife = {
+          id: `s${index}.${incarnation++}`,
+          target,
+          outages,
+          sent: [],
+          received: new Map(),
+          readyAt: 0,
+          closedAt: undefined,
+          timer: undefined,
+        }
+        target.addEventListener('tick', (event) => {
+          const { from, n } = event.detail as { from: string; n: number }
+          if (from === life.id) return
+          const list = life.received.get(from)
+          if (list === undefined) life.received.set(from, [n])
+          else list.push(n)
+        })
+        await target.ready
+        await target.flush()
+        life.readyAt = Date.now()
+        life.timer = setInterval(() => {
+          const n = life.sent.length + 1
+          life.sent.push(Date.now())
+          target.dispatchEvent(new CustomEvent('tick', { detail: { from: life.id, n } }))
+        }, DISPATCH_EVERY_MS)
+        lives.push(life)
+        return life
+      }
+
+      async function stopSpoke(life: SpokeLife): Promise<void> {
+        clearInterval(life.timer)
+        life.closedAt = Date.now()
+        await life.target.close()
+        life.outages.end(life.closedAt)
+      }
+
+      const shardSubscribers = async () => {
+        let count = 0
+        for (const node of cluster.nodes) {
+          if (!node.isRunning) continue
+          const reply = await node
+            .cli('PUBSUB', CLUSTER_SHARDED ? 'SHARDNUMSUB' : 'NUMSUB', channel)
+            .catch(() => '')
+          count += Number(reply.split('\n')[1] ?? 0) || 0
+        }
+        return count
+      }
+
+      for (let index = 0; index < SPOKES; index++) current.push(await startSpoke(index))
+      cleanup.push(async () => {
+        for (const life of current) if (life.closedAt === undefined) await stopSpoke(life)
+      })
+      await waitFor(async () => (await shardSubscribers()) === 2, { timeoutMs: 5_000 })
+
+      // --- the faults: one of each cluster fault first, in a seeded order, then a seeded mix ---
+      const clusterFaults = ['kill', 'failover', 'migrate']
+      for (let i = clusterFaults.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1))
+        ;[clusterFaults[i], clusterFaults[j]] = [clusterFaults[j]!, clusterFaults[i]!]
+      }
+      const actions: string[] = []
+      const faults: Array<[string, number]> = []
+      const until = Date.now() + CHAOS_CLUSTER_MS
+      while (Date.now() < until || clusterFaults.length > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 400 + random() * 800))
+        const pick = random()
+        const fault =
+          clusterFaults.shift() ??
+          (pick < 0.2 ? 'kill' : pick < 0.3 ? 'migrate' : pick < 0.65 ? 'hub' : 'spoke')
+        const faultAt = Date.now()
+        if (fault === 'kill') {
+          // The owner of the events' slot half of the time, another master otherwise.
+          const masters = await cluster.masters()
+          const owner = await cluster.ownerOf(slot)
+          const victim =
+            random() < 0.5 ? owner : masters.filter((node) => node !== owner)[Math.floor(random() * 2)]!
+          actions.push(`kill:${victim === owner ? 'owner' : 'other'}`)
+          await victim.kill()
+          await new Promise((resolve) => setTimeout(resolve, 300 + random() * 700))
+          await victim.restart()
+          await cluster.waitHealthy()
+        } else if (fault === 'failover') {
+          const owner = await cluster.ownerOf(slot)
+          actions.push('failover')
+          await owner.kill()
+          await waitFor(async () => (await cluster.ownerOf(slot).catch(() => owner)) !== owner, {
+            timeoutMs: 20_000,
+            intervalMs: 100,
+            message: 'a replica took over',
+          })
+          await owner.restart()
+          await cluster.waitHealthy()
+        } else if (fault === 'migrate') {
+          const owner = await cluster.ownerOf(slot)
+          const others = (await cluster.masters()).filter((node) => node !== owner)
+          actions.push('migrate')
+          await cluster.moveSlot(slot, others[Math.floor(random() * others.length)]!)
+        } else if (fault === 'hub') {
+          const which = random() < 0.5 ? 0 : 1
+          actions.push(`hub${which}`)
+          await stopScaledHub(hubs[which]!)
+          await new Promise((resolve) => setTimeout(resolve, random() * 300))
+          hubs[which] = await startScaledHub(ports[which])
+        } else {
+          const index = Math.floor(random() * SPOKES)
+          actions.push(`spoke${index}`)
+          await stopSpoke(current[index]!)
+          current[index] = await startSpoke(index)
+        }
+        faults.push([`${actions.at(-1)!}#${actions.length}`, faultAt])
+      }
+      // --- quiet: every node recovers, then publishers stop and the last events drain ---
+      await waitFor(
+        async () =>
+          (await shardSubscribers()) ===
+          hubs.filter((life) => life.running.hub.stats().connections > 0).length,
+        { timeoutMs: 15_000, message: 'the serving hubs subscribed again' },
+      )
+      await Promise.all(current.map((life) => life.target.flush()))
+      const recoveredAt = Date.now()
+      await waitFor(() => current.every((life) => (life.sent.at(-1) ?? 0) > recoveredAt + 2 * SLACK_MS), {
+        timeoutMs: 5_000,
+      })
+      for (const life of current) clearInterval(life.timer)
+      await waitFor(
+        () =>
+          current.every((receiver) =>
+            current.every(
+              (dispatcher) =>
+                dispatcher === receiver ||
+                receiver.received.get(dispatcher.id)?.at(-1) === dispatcher.sent.length,
+            ),
+          ),
+        { timeoutMs: 10_000, message: 'every live spoke received the last event of every other' },
+      )
+
+      // --- the accounting ---
+      let sent = 0
+      let expected = 0
+      let delivered = 0
+      let lostInGap = 0
+      let duplicates = 0
+      let outOfOrder = 0
+      const unexplained: string[] = []
+      const anomalies: string[] = []
+      /** Losses by the fault that came last before them: how many, and how long after it (ms). */
+      const lostAfter = new Map<string, { count: number; first: number; last: number }>()
+      for (const dispatcher of lives) sent += dispatcher.sent.length
+      for (const receiver of lives) {
+        for (const dispatcher of lives) {
+          if (dispatcher === receiver) continue
+          const got = receiver.received.get(dispatcher.id) ?? []
+          const seen = new Set<number>()
+          let last = 0
+          for (const n of got) {
+            const anomaly = seen.has(n) ? 'duplicate' : n < last ? 'out of order' : undefined
+            if (anomaly === 'duplicate') duplicates++
+            else if (anomaly !== undefined) outOfOrder++
+            if (anomaly !== undefined && anomalies.length < 10) {
+              const at = dispatcher.sent[n - 1]!
+              anomalies.push(
+                `${anomaly}: ${dispatcher.id} #${n} (after #${last}) -> ${receiver.id}: faults ${faults
+                  .filter(([, t]) => Math.abs(t - at) < 5_000)
+                  .map(([name, t]) => `${name}@${t - at}`)
+                  .join(' ')}`,
+              )
+            }
+            seen.add(n)
+            last = Math.max(last, n)
+          }
+          const from = receiver.readyAt + SLACK_MS
+          const to = (receiver.closedAt ?? Number.POSITIVE_INFINITY) - SLACK_MS
+          dispatcher.sent.forEach((at, index) => {
+            if (at < from || at > to) return
+            expected++
+            if (seen.has(index + 1)) {
+              delivered++
+              return
+            }
+            const excused =
+              receiver.outages.covers(at) ||
+              dispatcher.outages.covers(at) ||
+              redisOutages.some((outages) => outages.covers(at)) ||
+              (dispatcher.closedAt !== undefined && at > dispatcher.closedAt - SLACK_MS)
+            if (excused) {
+              lostInGap++
+              const [cause, faultAt] = faults.filter(([, t]) => t <= at + SLACK_MS).at(-1) ?? ['start', 0]
+              const entry = lostAfter.get(cause) ?? { count: 0, first: at - faultAt, last: at - faultAt }
+              entry.count++
+              entry.first = Math.min(entry.first, at - faultAt)
+              entry.last = Math.max(entry.last, at - faultAt)
+              lostAfter.set(cause, entry)
+            } else
+              unexplained.push(
+                `${dispatcher.id} #${index + 1} -> ${receiver.id}: faults ${faults
+                  .filter(([, t]) => Math.abs(t - at) < 5_000)
+                  .map(([name, t]) => `${name}@${t - at}`)
+                  .join(' ')}`,
+              )
+          })
+        }
+      }
+      const gaps = lives.reduce((sum, life) => sum + life.outages.gaps, 0)
+      const redisGaps = redisOutages.reduce((sum, outages) => sum + outages.gaps, 0)
+      console.log(
+        `chaos on a cluster (${CLUSTER_SHARDED ? 'sharded' : 'classic'}): seed=${SEED} faults=${actions.length} (${actions.join(' ')}) spokes=${lives.length} ` +
+          `sent=${sent} expected=${expected} delivered=${delivered} lost-in-gap=${lostInGap} ` +
+          `duplicates=${duplicates} out-of-order=${outOfOrder} unexplained=${unexplained.length} ` +
+          `spoke-gaps=${gaps} redis-gaps=${redisGaps} ` +
+          `lost-after=${[...lostAfter]
+            .map(([fault, { count, first, last }]) => `${fault}:${count}[${first}..${last}ms]`)
+            .join(',')}`,
+      )
+      expect(anomalies).toEqual([])
+      expect(duplicates).toBe(0)
+      expect(outOfOrder).toBe(0)
+      expect(unexplained.slice(0, 10)).toEqual([])
+      expect(actions.filter((action) => action.startsWith('kill')).length).toBeGreaterThanOrEqual(1)
+      expect(actions).toContain('failover')
+      expect(actions).toContain('migrate')
+      // Every cluster fault was reported by the hubs' Redis peers.
+      expect(redisGaps).toBeGreaterThanOrEqual(3)
+      expect(delivered + lostInGap).toBe(expected)
+      expect(delivered).toBeGreaterThan(expected / 2)
+    },
+    CHAOS_CLUSTER_MS + 50_000,
   )
 })
