@@ -1,7 +1,11 @@
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type Bridge, bridge } from '../../src/bridge/index.js'
-import { createRedisEventTarget, type RedisEventTarget } from '../../src/event-target-redis/index.js'
+import {
+  createRedisEventTarget,
+  type RedisEventTarget,
+  type RedisEventTargetOptions,
+} from '../../src/event-target-redis/index.js'
 import type { EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { RedisClusterServers, RedisServer } from '../support/redis-server.js'
@@ -78,7 +82,7 @@ interface HubLife {
   running: RunningHub
   peer: RedisEventTarget
   link: Bridge
-  clients: Redis[]
+  clients: Array<Redis | Cluster>
   outages: Outages
 }
 
@@ -103,138 +107,134 @@ function lcg(seed: number): () => number {
   }
 }
 
-describe('chaos', () => {
-  it(
-    'Redis, hub and spoke failures under steady load: every event at most once, in order, every loss inside a reported window',
-    async () => {
-      const random = lcg(SEED)
-      const redisOutages: Outages[] = []
+/**
+ * The topology both runs share: two hubs, each bridged to its own Redis peer (on clients from
+ * `redisClients`), and `SPOKES` spokes that know both hubs and dispatch numbered events.
+ */
+function chaosTopology(
+  redisClients: () => Array<Redis | Cluster>,
+  peerOptions: Pick<RedisEventTargetOptions, 'sharded'> = {},
+) {
+  const redisOutages: Outages[] = []
+  const lives: SpokeLife[] = []
+  const current: SpokeLife[] = []
+  const hubs: HubLife[] = []
+  let ports: number[] = []
+  let urls: string[] = []
+  let incarnation = 0
 
-      async function startScaledHub(port = 0): Promise<HubLife> {
-        const outages = new Outages()
-        redisOutages.push(outages)
-        const clients = [0, 1].map(() => new Redis(redis.port, '127.0.0.1', { retryStrategy: () => 50 }))
-        const peer = createRedisEventTarget({
-          publishClient: clients[0]!,
-          subscribeClient: clients[1]!,
-          prefix: 'chaos:',
-          onStatus: outages.onStatus,
-          onError: () => {},
-        })
-        await peer.ready
-        const running = await startHub({ onError: () => {} }, port)
-        const link = bridge(running.hub, peer)
-        return { running, peer, link, clients, outages }
-      }
+  async function startScaledHub(port = 0): Promise<HubLife> {
+    const outages = new Outages()
+    redisOutages.push(outages)
+    const clients = redisClients()
+    const peer = createRedisEventTarget({
+      publishClient: clients[0]!,
+      subscribeClient: clients[1]!,
+      ...peerOptions,
+      prefix: 'chaos:',
+      onStatus: outages.onStatus,
+      onError: () => {},
+    })
+    await peer.ready
+    const running = await startHub({ onError: () => {} }, port)
+    const link = bridge(running.hub, peer)
+    return { running, peer, link, clients, outages }
+  }
 
-      async function stopScaledHub(life: HubLife): Promise<void> {
-        life.link.close()
-        await life.running.close()
-        await life.peer.close()
-        life.outages.end(Date.now())
-        for (const redisClient of life.clients) redisClient.disconnect()
-      }
+  async function stopScaledHub(life: HubLife): Promise<void> {
+    life.link.close()
+    await life.running.close()
+    await life.peer.close()
+    life.outages.end(Date.now())
+    for (const redisClient of life.clients) redisClient.disconnect()
+  }
 
-      const hubs = [await startScaledHub(), await startScaledHub()]
-      const ports = hubs.map((life) => life.running.port)
-      const urls = ports.map((port) => `ws://127.0.0.1:${port}/ws`)
+  async function startSpoke(slot: number): Promise<SpokeLife> {
+    const outages = new Outages()
+    const own = slot % 2
+    const target = client([urls[own]!, urls[1 - own]!], {
+      onStatus: outages.onStatus,
+      onError: () => {},
+      reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+      heartbeatIntervalMs: 500,
+      heartbeatTimeoutMs: 1_500,
+    })
+    const life: SpokeLife = {
+      id: `s${slot}.${incarnation++}`,
+      target,
+      outages,
+      sent: [],
+      received: new Map(),
+      readyAt: 0,
+      closedAt: undefined,
+      timer: undefined,
+    }
+    target.addEventListener('tick', (event) => {
+      const { from, n } = event.detail as { from: string; n: number }
+      if (from === life.id) return // its own dispatch, delivered locally
+      const list = life.received.get(from)
+      if (list === undefined) life.received.set(from, [n])
+      else list.push(n)
+    })
+    await target.ready
+    await target.flush()
+    life.readyAt = Date.now()
+    life.timer = setInterval(() => {
+      const n = life.sent.length + 1
+      life.sent.push(Date.now())
+      target.dispatchEvent(new CustomEvent('tick', { detail: { from: life.id, n } }))
+    }, DISPATCH_EVERY_MS)
+    lives.push(life)
+    return life
+  }
+
+  async function stopSpoke(life: SpokeLife): Promise<void> {
+    clearInterval(life.timer)
+    life.closedAt = Date.now()
+    await life.target.close()
+    life.outages.end(life.closedAt)
+  }
+
+  return {
+    redisOutages,
+    lives,
+    /** Two hubs, then the spokes; everything is stopped by `cleanup`. */
+    async start(): Promise<void> {
+      hubs.push(await startScaledHub(), await startScaledHub())
+      ports = hubs.map((life) => life.running.port)
+      urls = ports.map((port) => `ws://127.0.0.1:${port}/ws`)
       cleanup.push(async () => {
         for (const life of hubs) await stopScaledHub(life)
       })
-
-      const lives: SpokeLife[] = []
-      const current: SpokeLife[] = []
-      let incarnation = 0
-
-      async function startSpoke(slot: number): Promise<SpokeLife> {
-        const outages = new Outages()
-        const own = slot % 2
-        const target = client([urls[own]!, urls[1 - own]!], {
-          onStatus: outages.onStatus,
-          onError: () => {},
-          reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
-          heartbeatIntervalMs: 500,
-          heartbeatTimeoutMs: 1_500,
-        })
-        const life: SpokeLife = {
-          id: `s${slot}.${incarnation++}`,
-          target,
-          outages,
-          sent: [],
-          received: new Map(),
-          readyAt: 0,
-          closedAt: undefined,
-          timer: undefined,
-        }
-        target.addEventListener('tick', (event) => {
-          const { from, n } = event.detail as { from: string; n: number }
-          if (from === life.id) return // its own dispatch, delivered locally
-          const list = life.received.get(from)
-          if (list === undefined) life.received.set(from, [n])
-          else list.push(n)
-        })
-        await target.ready
-        await target.flush()
-        life.readyAt = Date.now()
-        life.timer = setInterval(() => {
-          const n = life.sent.length + 1
-          life.sent.push(Date.now())
-          target.dispatchEvent(new CustomEvent('tick', { detail: { from: life.id, n } }))
-        }, DISPATCH_EVERY_MS)
-        lives.push(life)
-        return life
-      }
-
-      async function stopSpoke(life: SpokeLife): Promise<void> {
-        clearInterval(life.timer)
-        life.closedAt = Date.now()
-        await life.target.close()
-        life.outages.end(life.closedAt)
-      }
-
       for (let slot = 0; slot < SPOKES; slot++) current.push(await startSpoke(slot))
       cleanup.push(async () => {
         for (const life of current) if (life.closedAt === undefined) await stopSpoke(life)
       })
-      // Both bridges have the interest on Redis before the clock starts.
-      await waitFor(
-        async () => Number((await redis.cli('PUBSUB', 'NUMSUB', 'chaos:tick')).split('\n')[1]) === 2,
-        { timeoutMs: 5_000 },
-      )
-
-      // --- the faults ---
-      const actions: string[] = []
-      const faults: Array<[string, number]> = []
-      const until = Date.now() + CHAOS_MS
-      while (Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 400 + random() * 800))
-        const pick = random()
-        const faultAt = Date.now()
-        if (pick < 0.3) {
-          actions.push('redis')
-          await redis.restart()
-        } else if (pick < 0.6) {
-          const which = random() < 0.5 ? 0 : 1
-          actions.push(`hub${which}`)
-          await stopScaledHub(hubs[which]!)
-          await new Promise((resolve) => setTimeout(resolve, random() * 300))
-          hubs[which] = await startScaledHub(ports[which])
-        } else {
-          const slot = Math.floor(random() * SPOKES)
-          actions.push(`spoke${slot}`)
-          await stopSpoke(current[slot]!)
-          current[slot] = await startSpoke(slot)
-        }
-        faults.push([actions.at(-1)!, faultAt])
-      }
-      // --- quiet: every node recovers, then publishers stop and the last events drain ---
+    },
+    /** Replaces hub `which` on its port, after a short seeded pause. */
+    async restartHub(which: number, random: () => number): Promise<void> {
+      await stopScaledHub(hubs[which]!)
+      await new Promise((resolve) => setTimeout(resolve, random() * 300))
+      hubs[which] = await startScaledHub(ports[which])
+    },
+    /** Replaces the spoke in `slot` with a new incarnation. */
+    async replaceSpoke(slot: number): Promise<void> {
+      await stopSpoke(current[slot]!)
+      current[slot] = await startSpoke(slot)
+    },
+    /**
+     * Quiet: waits until each hub that serves spokes has its interest on Redis (`subscribers` counts them),
+     * lets the publishers run until their latest events lie clear of every window's slack, stops them,
+     * and waits until every live spoke has the last event of every other.
+     */
+    async drain(subscribers: () => Promise<number>, timeoutMs: number): Promise<void> {
       // Spokes may all have moved to one hub: each hub that serves spokes has its interest on Redis.
-      const subscribedHubs = async () =>
-        Number((await redis.cli('PUBSUB', 'NUMSUB', 'chaos:tick')).split('\n')[1]) ===
-        hubs.filter((life) => life.running.hub.stats().connections > 0).length
-      await waitFor(subscribedHubs, { timeoutMs: 10_000, message: 'the serving hubs subscribed on Redis' })
+      await waitFor(
+        async () =>
+          (await subscribers()) === hubs.filter((life) => life.running.hub.stats().connections > 0).length,
+        { timeoutMs, message: 'the serving hubs subscribed on Redis' },
+      )
       await Promise.all(current.map((life) => life.target.flush()))
-      // Publishers run on until their latest events lie clear of every window's slack.
       const recoveredAt = Date.now()
       await waitFor(() => current.every((life) => (life.sent.at(-1) ?? 0) > recoveredAt + 2 * SLACK_MS), {
         timeoutMs: 5_000,
@@ -251,82 +251,161 @@ describe('chaos', () => {
           ),
         { timeoutMs: 10_000, message: 'every live spoke received the last event of every other' },
       )
+    },
+  }
+}
 
-      // --- the accounting ---
-      let sent = 0
-      let expected = 0
-      let delivered = 0
-      let received = 0
-      let lostInGap = 0
-      let duplicates = 0
-      let outOfOrder = 0
-      const unexplained: string[] = []
-      for (const dispatcher of lives) sent += dispatcher.sent.length
-      for (const receiver of lives) {
-        for (const dispatcher of lives) {
-          if (dispatcher === receiver) continue
-          const got = receiver.received.get(dispatcher.id) ?? []
-          received += got.length
-          const seen = new Set<number>()
-          let last = 0
-          for (const n of got) {
-            if (seen.has(n)) duplicates++
-            else if (n < last) outOfOrder++
-            seen.add(n)
-            last = Math.max(last, n)
-            expect(n >= 1 && n <= dispatcher.sent.length).toBe(true)
-          }
-          const from = receiver.readyAt + SLACK_MS
-          const to = (receiver.closedAt ?? Number.POSITIVE_INFINITY) - SLACK_MS
-          dispatcher.sent.forEach((at, index) => {
-            if (at < from || at > to) return // the receiver was not listening yet, or any more
-            expected++
-            if (seen.has(index + 1)) {
-              delivered++
-              return
-            }
-            const excused =
-              receiver.outages.covers(at) ||
-              dispatcher.outages.covers(at) ||
-              redisOutages.some((outages) => outages.covers(at)) ||
-              (dispatcher.closedAt !== undefined && at > dispatcher.closedAt - SLACK_MS)
-            if (excused) lostInGap++
-            else {
-              const near = (outages: Outages) =>
-                outages.windows
-                  .filter(([since, until]) => Math.abs(since - at) < 3_000 || Math.abs(until - at) < 3_000)
-                  .map(([since, until]) => `[${since - at}, ${until - at}]`)
-                  .join(' ')
-              unexplained.push(
-                `${dispatcher.id} #${index + 1} -> ${receiver.id}: receiver ${near(receiver.outages)}; ` +
-                  `dispatcher ${near(dispatcher.outages)}; redis ${redisOutages.map(near).join(' ')}; ` +
-                  `faults ${faults
-                    .filter(([, t]) => Math.abs(t - at) < 3_000)
-                    .map(([name, t]) => `${name}@${t - at}`)
-                    .join(' ')}`,
-              )
-            }
-          })
+/**
+ * Accounts for every event per (receiver, dispatcher): delivered, lost inside a window that a node on
+ * its path reported (with the fault that came last before it), or unexplained; and counts duplicates and
+ * events out of order, with the faults around the first ten.
+ */
+function account(lives: SpokeLife[], redisOutages: Outages[], faults: Array<[string, number]>) {
+  let sent = 0
+  let expected = 0
+  let delivered = 0
+  let received = 0
+  let lostInGap = 0
+  let duplicates = 0
+  let outOfOrder = 0
+  const unexplained: string[] = []
+  const anomalies: string[] = []
+  /** Losses by the fault that came last before them: how many, and how long after it (ms). */
+  const lostAfter = new Map<string, { count: number; first: number; last: number }>()
+  const faultsNear = (at: number) =>
+    faults
+      .filter(([, t]) => Math.abs(t - at) < 5_000)
+      .map(([name, t]) => `${name}@${t - at}`)
+      .join(' ')
+  const near = (at: number, outages: Outages) =>
+    outages.windows
+      .filter(([since, until]) => Math.abs(since - at) < 3_000 || Math.abs(until - at) < 3_000)
+      .map(([since, until]) => `[${since - at}, ${until - at}]`)
+      .join(' ')
+  for (const dispatcher of lives) sent += dispatcher.sent.length
+  for (const receiver of lives) {
+    for (const dispatcher of lives) {
+      if (dispatcher === receiver) continue
+      const got = receiver.received.get(dispatcher.id) ?? []
+      received += got.length
+      const seen = new Set<number>()
+      let last = 0
+      for (const n of got) {
+        const anomaly = seen.has(n) ? 'duplicate' : n < last ? 'out of order' : undefined
+        if (anomaly === 'duplicate') duplicates++
+        else if (anomaly !== undefined) outOfOrder++
+        if (anomaly !== undefined && anomalies.length < 10) {
+          anomalies.push(
+            `${anomaly}: ${dispatcher.id} #${n} (after #${last}) -> ${receiver.id}: faults ${faultsNear(dispatcher.sent[n - 1]!)}`,
+          )
         }
+        seen.add(n)
+        last = Math.max(last, n)
+        expect(n >= 1 && n <= dispatcher.sent.length).toBe(true)
       }
-      const gaps = lives.reduce((sum, life) => sum + life.outages.gaps, 0)
-      const redisGaps = redisOutages.reduce((sum, outages) => sum + outages.gaps, 0)
-      console.log(
-        `chaos: seed=${SEED} faults=${actions.length} (${actions.join(' ')}) spokes=${lives.length} ` +
-          `sent=${sent} expected=${expected} delivered=${delivered} lost-in-gap=${lostInGap} ` +
-          `received-in-total=${received} ` +
-          `duplicates=${duplicates} out-of-order=${outOfOrder} ` +
-          `unexplained=${unexplained.length} ` +
-          `spoke-gaps=${gaps} redis-gaps=${redisGaps}`,
+      const from = receiver.readyAt + SLACK_MS
+      const to = (receiver.closedAt ?? Number.POSITIVE_INFINITY) - SLACK_MS
+      dispatcher.sent.forEach((at, index) => {
+        if (at < from || at > to) return // the receiver was not listening yet, or any more
+        expected++
+        if (seen.has(index + 1)) {
+          delivered++
+          return
+        }
+        const excused =
+          receiver.outages.covers(at) ||
+          dispatcher.outages.covers(at) ||
+          redisOutages.some((outages) => outages.covers(at)) ||
+          (dispatcher.closedAt !== undefined && at > dispatcher.closedAt - SLACK_MS)
+        if (excused) {
+          lostInGap++
+          const [cause, faultAt] = faults.filter(([, t]) => t <= at + SLACK_MS).at(-1) ?? ['start', 0]
+          const entry = lostAfter.get(cause) ?? { count: 0, first: at - faultAt, last: at - faultAt }
+          entry.count++
+          entry.first = Math.min(entry.first, at - faultAt)
+          entry.last = Math.max(entry.last, at - faultAt)
+          lostAfter.set(cause, entry)
+        } else {
+          unexplained.push(
+            `${dispatcher.id} #${index + 1} -> ${receiver.id}: receiver ${near(at, receiver.outages)}; ` +
+              `dispatcher ${near(at, dispatcher.outages)}; ` +
+              `redis ${redisOutages.map((outages) => near(at, outages)).join(' ')}; faults ${faultsNear(at)}`,
+          )
+        }
+      })
+    }
+  }
+  const gaps = lives.reduce((sum, life) => sum + life.outages.gaps, 0)
+  const redisGaps = redisOutages.reduce((sum, outages) => sum + outages.gaps, 0)
+  const summary =
+    `spokes=${lives.length} sent=${sent} expected=${expected} delivered=${delivered} ` +
+    `lost-in-gap=${lostInGap} received-in-total=${received} duplicates=${duplicates} ` +
+    `out-of-order=${outOfOrder} unexplained=${unexplained.length} spoke-gaps=${gaps} ` +
+    `redis-gaps=${redisGaps} lost-after=${[...lostAfter]
+      .map(([fault, { count, first, last }]) => `${fault}:${count}[${first}..${last}ms]`)
+      .join(',')}`
+  return {
+    expected,
+    delivered,
+    lostInGap,
+    duplicates,
+    outOfOrder,
+    unexplained,
+    anomalies,
+    gaps,
+    redisGaps,
+    summary,
+  }
+}
+
+describe('chaos', () => {
+  it(
+    'Redis, hub and spoke failures under steady load: every event at most once, in order, every loss inside a reported window',
+    async () => {
+      const random = lcg(SEED)
+      const topology = chaosTopology(() =>
+        [0, 1].map(() => new Redis(redis.port, '127.0.0.1', { retryStrategy: () => 50 })),
       )
-      expect(duplicates).toBe(0)
-      expect(outOfOrder).toBe(0)
-      expect(unexplained.slice(0, 10)).toEqual([])
+      await topology.start()
+      const subscribers = async () =>
+        Number((await redis.cli('PUBSUB', 'NUMSUB', 'chaos:tick')).split('\n')[1])
+      // Both bridges have the interest on Redis before the clock starts.
+      await waitFor(async () => (await subscribers()) === 2, { timeoutMs: 5_000 })
+
+      // --- the faults ---
+      const actions: string[] = []
+      const faults: Array<[string, number]> = []
+      const until = Date.now() + CHAOS_MS
+      while (Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 400 + random() * 800))
+        const pick = random()
+        const faultAt = Date.now()
+        if (pick < 0.3) {
+          actions.push('redis')
+          await redis.restart()
+        } else if (pick < 0.6) {
+          const which = random() < 0.5 ? 0 : 1
+          actions.push(`hub${which}`)
+          await topology.restartHub(which, random)
+        } else {
+          const slot = Math.floor(random() * SPOKES)
+          actions.push(`spoke${slot}`)
+          await topology.replaceSpoke(slot)
+        }
+        faults.push([actions.at(-1)!, faultAt])
+      }
+      await topology.drain(subscribers, 10_000)
+
+      const result = account(topology.lives, topology.redisOutages, faults)
+      console.log(`chaos: seed=${SEED} faults=${actions.length} (${actions.join(' ')}) ${result.summary}`)
+      expect(result.duplicates).toBe(0)
+      expect(result.outOfOrder).toBe(0)
+      expect(result.unexplained.slice(0, 10)).toEqual([])
       // The chaos really happened, and most events still arrived.
       expect(actions.length).toBeGreaterThanOrEqual(5)
-      expect(gaps).toBeGreaterThan(0)
-      expect(delivered + lostInGap).toBe(expected)
-      expect(delivered).toBeGreaterThan(expected / 2)
+      expect(result.gaps).toBeGreaterThan(0)
+      expect(result.delivered + result.lostInGap).toBe(result.expected)
+      expect(result.delivered).toBeGreaterThan(result.expected / 2)
     },
     CHAOS_MS + 28_000,
   )
@@ -344,7 +423,6 @@ describe('chaos', () => {
  */
 const CHAOS_CLUSTER_MS = Number(process.env.CHAOS_CLUSTER_MS ?? 30_000)
 const CLUSTER_SHARDED = process.env.CHAOS_CLUSTER_MODE !== 'classic'
-
 describe('chaos on a redis cluster', () => {
   let cluster: RedisClusterServers
   beforeAll(async () => {
@@ -358,101 +436,13 @@ describe('chaos on a redis cluster', () => {
     'master kills, a failover to a replica, a slot migration, hub and spoke failures under steady load: every event at most once, in order, every loss inside a reported window',
     async () => {
       const random = lcg(SEED)
-      const redisOutages: Outages[] = []
       const channel = 'chaos:tick'
       const slot = await cluster.slotOf(channel)
-
-      async function startScaledHub(port = 0): Promise<{
-        running: RunningHub
-        peer: RedisEventTarget
-        link: Bridge
-        clients: Cluster[]
-        outages: Outages
-      }> {
-        const outages = new Outages()
-        redisOutages.push(outages)
-        const clients = [0, 1].map(() => new Cluster(cluster.startupNodes))
-        const peer = createRedisEventTarget({
-          publishClient: clients[0]!,
-          subscribeClient: clients[1]!,
-          sharded: CLUSTER_SHARDED,
-          prefix: 'chaos:',
-          onStatus: outages.onStatus,
-          onError: () => {},
-        })
-        await peer.ready
-        const running = await startHub({ onError: () => {} }, port)
-        const link = bridge(running.hub, peer)
-        return { running, peer, link, clients, outages }
-      }
-      type ScaledHub = Awaited<ReturnType<typeof startScaledHub>>
-
-      async function stopScaledHub(life: ScaledHub): Promise<void> {
-        life.link.close()
-        await life.running.close()
-        await life.peer.close()
-        life.outages.end(Date.now())
-        for (const redisClient of life.clients) redisClient.disconnect()
-      }
-
-      const hubs = [await startScaledHub(), await startScaledHub()]
-      const ports = hubs.map((life) => life.running.port)
-      const urls = ports.map((port) => `ws://127.0.0.1:${port}/ws`)
-      cleanup.push(async () => {
-        for (const life of hubs) await stopScaledHub(life)
+      const topology = chaosTopology(() => [0, 1].map(() => new Cluster(cluster.startupNodes)), {
+        sharded: CLUSTER_SHARDED,
       })
-
-      const lives: SpokeLife[] = []
-      const current: SpokeLife[] = []
-      let incarnation = 0
-
-      async function startSpoke(index: number): Promise<SpokeLife> {
-        const outages = new Outages()
-        const own = index % 2
-        const target = client([urls[own]!, urls[1 - own]!], {
-          onStatus: outages.onStatus,
-          onError: () => {},
-          reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
-          heartbeatIntervalMs: 500,
-          heartbeatTimeoutMs: 1_500,
-        })
-        const life: SpokeLife = {
-          id: `s${index}.${incarnation++}`,
-          target,
-          outages,
-          sent: [],
-          received: new Map(),
-          readyAt: 0,
-          closedAt: undefined,
-          timer: undefined,
-        }
-        target.addEventListener('tick', (event) => {
-          const { from, n } = event.detail as { from: string; n: number }
-          if (from === life.id) return
-          const list = life.received.get(from)
-          if (list === undefined) life.received.set(from, [n])
-          else list.push(n)
-        })
-        await target.ready
-        await target.flush()
-        life.readyAt = Date.now()
-        life.timer = setInterval(() => {
-          const n = life.sent.length + 1
-          life.sent.push(Date.now())
-          target.dispatchEvent(new CustomEvent('tick', { detail: { from: life.id, n } }))
-        }, DISPATCH_EVERY_MS)
-        lives.push(life)
-        return life
-      }
-
-      async function stopSpoke(life: SpokeLife): Promise<void> {
-        clearInterval(life.timer)
-        life.closedAt = Date.now()
-        await life.target.close()
-        life.outages.end(life.closedAt)
-      }
-
-      const shardSubscribers = async () => {
+      await topology.start()
+      const subscribers = async () => {
         let count = 0
         for (const node of cluster.nodes) {
           if (!node.isRunning) continue
@@ -463,12 +453,7 @@ describe('chaos on a redis cluster', () => {
         }
         return count
       }
-
-      for (let index = 0; index < SPOKES; index++) current.push(await startSpoke(index))
-      cleanup.push(async () => {
-        for (const life of current) if (life.closedAt === undefined) await stopSpoke(life)
-      })
-      await waitFor(async () => (await shardSubscribers()) === 2, { timeoutMs: 5_000 })
+      await waitFor(async () => (await subscribers()) === 2, { timeoutMs: 5_000 })
 
       // --- the faults: one of each cluster fault first, in a seeded order, then a seeded mix ---
       const clusterFaults = ['kill', 'failover', 'migrate']
@@ -516,130 +501,32 @@ describe('chaos on a redis cluster', () => {
         } else if (fault === 'hub') {
           const which = random() < 0.5 ? 0 : 1
           actions.push(`hub${which}`)
-          await stopScaledHub(hubs[which]!)
-          await new Promise((resolve) => setTimeout(resolve, random() * 300))
-          hubs[which] = await startScaledHub(ports[which])
+          await topology.restartHub(which, random)
         } else {
           const index = Math.floor(random() * SPOKES)
           actions.push(`spoke${index}`)
-          await stopSpoke(current[index]!)
-          current[index] = await startSpoke(index)
+          await topology.replaceSpoke(index)
         }
         faults.push([`${actions.at(-1)!}#${actions.length}`, faultAt])
       }
-      // --- quiet: every node recovers, then publishers stop and the last events drain ---
-      await waitFor(
-        async () =>
-          (await shardSubscribers()) ===
-          hubs.filter((life) => life.running.hub.stats().connections > 0).length,
-        { timeoutMs: 15_000, message: 'the serving hubs subscribed again' },
-      )
-      await Promise.all(current.map((life) => life.target.flush()))
-      const recoveredAt = Date.now()
-      await waitFor(() => current.every((life) => (life.sent.at(-1) ?? 0) > recoveredAt + 2 * SLACK_MS), {
-        timeoutMs: 5_000,
-      })
-      for (const life of current) clearInterval(life.timer)
-      await waitFor(
-        () =>
-          current.every((receiver) =>
-            current.every(
-              (dispatcher) =>
-                dispatcher === receiver ||
-                receiver.received.get(dispatcher.id)?.at(-1) === dispatcher.sent.length,
-            ),
-          ),
-        { timeoutMs: 10_000, message: 'every live spoke received the last event of every other' },
-      )
+      await topology.drain(subscribers, 15_000)
 
-      // --- the accounting ---
-      let sent = 0
-      let expected = 0
-      let delivered = 0
-      let lostInGap = 0
-      let duplicates = 0
-      let outOfOrder = 0
-      const unexplained: string[] = []
-      const anomalies: string[] = []
-      /** Losses by the fault that came last before them: how many, and how long after it (ms). */
-      const lostAfter = new Map<string, { count: number; first: number; last: number }>()
-      for (const dispatcher of lives) sent += dispatcher.sent.length
-      for (const receiver of lives) {
-        for (const dispatcher of lives) {
-          if (dispatcher === receiver) continue
-          const got = receiver.received.get(dispatcher.id) ?? []
-          const seen = new Set<number>()
-          let last = 0
-          for (const n of got) {
-            const anomaly = seen.has(n) ? 'duplicate' : n < last ? 'out of order' : undefined
-            if (anomaly === 'duplicate') duplicates++
-            else if (anomaly !== undefined) outOfOrder++
-            if (anomaly !== undefined && anomalies.length < 10) {
-              const at = dispatcher.sent[n - 1]!
-              anomalies.push(
-                `${anomaly}: ${dispatcher.id} #${n} (after #${last}) -> ${receiver.id}: faults ${faults
-                  .filter(([, t]) => Math.abs(t - at) < 5_000)
-                  .map(([name, t]) => `${name}@${t - at}`)
-                  .join(' ')}`,
-              )
-            }
-            seen.add(n)
-            last = Math.max(last, n)
-          }
-          const from = receiver.readyAt + SLACK_MS
-          const to = (receiver.closedAt ?? Number.POSITIVE_INFINITY) - SLACK_MS
-          dispatcher.sent.forEach((at, index) => {
-            if (at < from || at > to) return
-            expected++
-            if (seen.has(index + 1)) {
-              delivered++
-              return
-            }
-            const excused =
-              receiver.outages.covers(at) ||
-              dispatcher.outages.covers(at) ||
-              redisOutages.some((outages) => outages.covers(at)) ||
-              (dispatcher.closedAt !== undefined && at > dispatcher.closedAt - SLACK_MS)
-            if (excused) {
-              lostInGap++
-              const [cause, faultAt] = faults.filter(([, t]) => t <= at + SLACK_MS).at(-1) ?? ['start', 0]
-              const entry = lostAfter.get(cause) ?? { count: 0, first: at - faultAt, last: at - faultAt }
-              entry.count++
-              entry.first = Math.min(entry.first, at - faultAt)
-              entry.last = Math.max(entry.last, at - faultAt)
-              lostAfter.set(cause, entry)
-            } else
-              unexplained.push(
-                `${dispatcher.id} #${index + 1} -> ${receiver.id}: faults ${faults
-                  .filter(([, t]) => Math.abs(t - at) < 5_000)
-                  .map(([name, t]) => `${name}@${t - at}`)
-                  .join(' ')}`,
-              )
-          })
-        }
-      }
-      const gaps = lives.reduce((sum, life) => sum + life.outages.gaps, 0)
-      const redisGaps = redisOutages.reduce((sum, outages) => sum + outages.gaps, 0)
+      const result = account(topology.lives, topology.redisOutages, faults)
       console.log(
-        `chaos on a cluster (${CLUSTER_SHARDED ? 'sharded' : 'classic'}): seed=${SEED} faults=${actions.length} (${actions.join(' ')}) spokes=${lives.length} ` +
-          `sent=${sent} expected=${expected} delivered=${delivered} lost-in-gap=${lostInGap} ` +
-          `duplicates=${duplicates} out-of-order=${outOfOrder} unexplained=${unexplained.length} ` +
-          `spoke-gaps=${gaps} redis-gaps=${redisGaps} ` +
-          `lost-after=${[...lostAfter]
-            .map(([fault, { count, first, last }]) => `${fault}:${count}[${first}..${last}ms]`)
-            .join(',')}`,
+        `chaos on a cluster (${CLUSTER_SHARDED ? 'sharded' : 'classic'}): seed=${SEED} ` +
+          `faults=${actions.length} (${actions.join(' ')}) ${result.summary}`,
       )
-      expect(anomalies).toEqual([])
-      expect(duplicates).toBe(0)
-      expect(outOfOrder).toBe(0)
-      expect(unexplained.slice(0, 10)).toEqual([])
+      expect(result.anomalies).toEqual([])
+      expect(result.duplicates).toBe(0)
+      expect(result.outOfOrder).toBe(0)
+      expect(result.unexplained.slice(0, 10)).toEqual([])
       expect(actions.filter((action) => action.startsWith('kill')).length).toBeGreaterThanOrEqual(1)
       expect(actions).toContain('failover')
       expect(actions).toContain('migrate')
       // Every cluster fault was reported by the hubs' Redis peers.
-      expect(redisGaps).toBeGreaterThanOrEqual(3)
-      expect(delivered + lostInGap).toBe(expected)
-      expect(delivered).toBeGreaterThan(expected / 2)
+      expect(result.redisGaps).toBeGreaterThanOrEqual(3)
+      expect(result.delivered + result.lostInGap).toBe(result.expected)
+      expect(result.delivered).toBeGreaterThan(result.expected / 2)
     },
     CHAOS_CLUSTER_MS + 50_000,
   )
