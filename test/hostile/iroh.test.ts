@@ -14,6 +14,7 @@ import {
 } from '../../src/event-target-iroh-spoke/index.js'
 import { type EventwireError, type EventwireStatus, encodeLengthPrefixed } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { heapUsed, nextTask, numberedStream } from '../support/hostile.js'
 import { bindHubEndpoint, bindLoopbackEndpoint, loopbackAddr, openRawStream } from '../support/iroh.js'
 
 // The iroh hub and spoke facing hostile peers, over real QUIC streams on 127.0.0.1 inside the
@@ -33,14 +34,6 @@ afterEach(async () => {
 
 const HELLO = '[0,1,"raw","spoke"]'
 const utf8 = new TextEncoder()
-const nextTask = () => new Promise((resolve) => setImmediate(resolve))
-
-function heapUsed(): number {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.ts passes it)')
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
@@ -96,14 +89,7 @@ async function controlSpoke({ hub, endpoint }: RunningHub, type = 'tick') {
     spoke,
     got,
     /** Dispatches `count` numbered events from the hub and waits until the control spoke has them all. */
-    async stream(count: number, start = got.length) {
-      for (let n = start; n < start + count; n++) {
-        hub.dispatchEvent(new CustomEvent(type, { detail: { n } }))
-        if (n % 100 === 99) await nextTask()
-      }
-      await waitFor(() => got.length >= start + count, { timeoutMs: 10_000 })
-      expect(got).toEqual(Array.from({ length: start + count }, (_, n) => n))
-    },
+    stream: numberedStream(hub, type, got),
   }
 }
 

@@ -8,6 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { createWebSocketServerEventTarget } from '../../src/event-target-websocket-server/index.js'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { heapUsed, numberedStream } from '../support/hostile.js'
 import { client, hubWith, type RunningHub, rawClient } from '../support/websocket.js'
 
 // A WebSocket hub facing hostile peers, over real sockets on 127.0.0.1. Each attack runs while a
@@ -21,17 +22,6 @@ afterEach(async () => {
 
 const HELLO = '[0,1,"raw","spoke"]'
 
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.ts passes it)')
-  gc()
-}
-
-function heapUsed(): number {
-  collectGarbage()
-  return process.memoryUsage().heapUsed
-}
-
 /** A real spoke that records a numbered stream on `type` and whether it came in order. */
 async function controlSpoke(running: RunningHub, type = 'tick') {
   const target = client(running.url)
@@ -44,12 +34,7 @@ async function controlSpoke(running: RunningHub, type = 'tick') {
   return {
     got,
     /** Dispatches `count` numbered events from the hub and waits until the control spoke has them all. */
-    async stream(count: number, start = got.length) {
-      for (let n = start; n < start + count; n++)
-        running.hub.dispatchEvent(new CustomEvent(type, { detail: { n } }))
-      await waitFor(() => got.length >= start + count, { timeoutMs: 10_000 })
-      expect(got).toEqual(Array.from({ length: start + count }, (_, n) => n))
-    },
+    stream: numberedStream(running.hub, type, got),
   }
 }
 

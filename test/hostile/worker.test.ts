@@ -9,6 +9,7 @@ import {
 } from '../../src/event-target-worker/index.js'
 import type { EventwireError } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { heapUsed, nextTask, numberedStream } from '../support/hostile.js'
 
 // The worker hub facing hostile peers on MessagePorts. Each attack runs while a well-behaved control spoke
 // (createWorkerEventTarget on the other end of a MessageChannel) receives a numbered stream: it must get
@@ -33,14 +34,6 @@ afterEach(async () => {
 })
 
 const HELLO: CloneFrame = [0, 1, 'raw', 'spoke']
-const nextTask = () => new Promise((resolve) => setImmediate(resolve))
-
-function heapUsed(): number {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.ts passes it)')
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 function startHub(options: WorkerHubEventTargetOptions = {}) {
   const errors: EventwireError[] = []
@@ -82,14 +75,7 @@ async function controlSpoke(hub: Hub, type = 'tick') {
   return {
     got,
     /** Dispatches `count` numbered events from the hub and waits until the control spoke has them all. */
-    async stream(count: number, start = got.length) {
-      for (let n = start; n < start + count; n++) {
-        hub.dispatchEvent(new CustomEvent(type, { detail: { n } }))
-        if (n % 100 === 99) await nextTask()
-      }
-      await waitFor(() => got.length >= start + count, { timeoutMs: 10_000 })
-      expect(got).toEqual(Array.from({ length: start + count }, (_, n) => n))
-    },
+    stream: numberedStream(hub, type, got),
   }
 }
 
