@@ -78,6 +78,28 @@ for (const client of CLUSTER_CLIENTS) {
         return result
       }
 
+      /**
+       * After a fault at `since`: every target reports a gap, the load runs on for a second, and every
+       * event is accounted for.
+       */
+      async function expectRecovered(
+        fault: string,
+        since: number,
+        load: Load,
+        dispatcher: LoadPeer,
+        peers: LoadPeer[],
+      ) {
+        const everyone = [dispatcher, ...peers]
+        await waitFor(() => everyone.every((peer) => peer.outages.gapsAfter(since) > 0), {
+          timeoutMs: 15_000,
+          message: 'every target reported a gap',
+        })
+        await load.run(1_000)
+        load.stop()
+        await waitDrained(load, peers)
+        expectAccounted(fault, load, peers)
+      }
+
       it('ready means every master connection is usable: events dispatched right after ready and flush all arrive, in order', async () => {
         const { dispatcher, peers } = await start(1)
         const receiver = peers[0]!
@@ -109,15 +131,7 @@ for (const client of CLUSTER_CLIENTS) {
         await victim.kill()
         await load.run(1_000)
         await victim.restart()
-        const everyone = [dispatcher, ...peers]
-        await waitFor(() => everyone.every((peer) => peer.outages.gapsAfter(killedAt) > 0), {
-          timeoutMs: 15_000,
-          message: 'every target reported a gap',
-        })
-        await load.run(1_000)
-        load.stop()
-        await waitDrained(load, peers)
-        expectAccounted('kill and restart', load, peers)
+        await expectRecovered('kill and restart', killedAt, load, dispatcher, peers)
       }, 40_000)
 
       it('a master killed for good under load fails over to its replica: every target reports a gap, losses fall inside, delivery resumes in order', async () => {
@@ -133,15 +147,7 @@ for (const client of CLUSTER_CLIENTS) {
           intervalMs: 100,
           message: 'a replica took over',
         })
-        const everyone = [dispatcher, ...peers]
-        await waitFor(() => everyone.every((peer) => peer.outages.gapsAfter(killedAt) > 0), {
-          timeoutMs: 15_000,
-          message: 'every target reported a gap',
-        })
-        await load.run(1_000)
-        load.stop()
-        await waitDrained(load, peers)
-        expectAccounted('failover', load, peers)
+        await expectRecovered('failover', killedAt, load, dispatcher, peers)
       }, 60_000)
 
       it(sharded

@@ -8,7 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { createWebSocketServerEventTarget } from '../../src/event-target-websocket-server/index.js'
 import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
-import { heapUsed, numberedStream } from '../support/hostile.js'
+import { heapUsed, nextTask, numberedStream } from '../support/hostile.js'
 import { client, hubWith, type RunningHub, rawClient } from '../support/websocket.js'
 
 // A WebSocket hub facing hostile peers, over real sockets on 127.0.0.1. Each attack runs while a
@@ -167,7 +167,7 @@ describe('websocket hub: peers that never read', () => {
     for (let i = 0; i < 6_000 && attacker.socket.readyState === WebSocket.OPEN; i++) {
       if (running.hub.stats().connections < 2) break
       attacker.socket.send(pings)
-      if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve))
+      if (i % 50 === 49) await nextTask()
     }
     await waitFor(() => running.hub.stats().connections === 1, { timeoutMs: 10_000 })
     expect(heapUsed() - before).toBeLessThan(16 * 1024 * 1024)
@@ -191,7 +191,7 @@ describe('websocket hub: peers that never read', () => {
     // 30 MB of subscriptions, nearly all past the limit.
     for (let i = 0; i < 300 && running.hub.stats().connections === 2; i++) {
       attacker.socket.send(`[4,${Array.from({ length: 500 }, (_, j) => `[2,"${type}${i}_${j}"]`).join(',')}]`)
-      if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve))
+      if (i % 20 === 19) await nextTask()
     }
     await control.stream(100)
     const seconds = (Date.now() - started) / 1000
@@ -229,7 +229,7 @@ describe('websocket hub: peers that never read', () => {
     const total = 20_000
     for (let n = 0; n < total; n++) {
       running.hub.dispatchEvent(new CustomEvent('busy', { detail: { n, pad } }))
-      if (n % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve))
+      if (n % 1_000 === 999) await nextTask()
     }
     await waitFor(() => control.got.length === total, { timeoutMs: 15_000 })
     expect(control.got).toEqual(Array.from({ length: total }, (_, n) => n))
@@ -261,7 +261,7 @@ describe('websocket hub: bounded backlogs and hub-wide limits', () => {
     const big = `[1,"slow","raw","${'b'.repeat(256 * 1024)}"]`
     for (let i = 0; i < 40 && attacker.closed() === undefined; i++) {
       attacker.socket.send(big)
-      await new Promise((resolve) => setImmediate(resolve))
+      await nextTask()
     }
     await waitFor(() => attacker.closed() !== undefined, { timeoutMs: 5_000 })
     expect(attacker.closed()?.code).toBe(1008)
@@ -312,7 +312,7 @@ describe('websocket hub: many connections, each within every limit', () => {
           .connectionTarget(id)
           ?.dispatchEvent(new CustomEvent('own', { detail: `${id}:${n}:${'d'.repeat(1_000)}` }))
       }
-      if (n % 200 === 199) await new Promise((resolve) => setImmediate(resolve))
+      if (n % 200 === 199) await nextTask()
     }
     // 100 MB went to ten links that may each hold 4 MiB; together they hold about 4 MiB.
     expect(heapUsed() - before).toBeLessThan(12 * 1024 * 1024)
@@ -474,7 +474,7 @@ describe('websocket client: a hub that floods it', () => {
         const pings = `[4,${Array.from({ length: 1_000 }, (_, i) => `[6,${i}]`).join(',')}]`
         for (let i = 0; i < 6_000 && flooding && socket.readyState === WebSocket.OPEN; i++) {
           socket.send(pings)
-          if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve))
+          if (i % 50 === 49) await nextTask()
         }
       })
     })
