@@ -18,6 +18,8 @@ import { build } from 'esbuild'
 import { ROUND_MS, ROUNDS } from './harness.js'
 
 const TIMEOUT_MS = 10 * 60_000
+/** More flags for each benchmark's process (BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"). */
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')
 const dir = new URL('./', import.meta.url)
 /**
  * Bundles go one level below the project root, as `bench/` is, so the paths benchmarks build from
@@ -83,7 +85,7 @@ for (const name of requested.length > 0 ? requested : available) {
   console.log(`\n=== ${name} ${'='.repeat(Math.max(0, 70 - name.length))}`)
   const file = await bundle(name)
   try {
-    const child = spawnSync(process.execPath, ['--expose-gc', file], {
+    const child = spawnSync(process.execPath, ['--expose-gc', ...nodeArgs, file], {
       stdio: 'inherit',
       timeout: TIMEOUT_MS,
     })

@@ -19,6 +19,7 @@ import {
   LinkWriter,
   type OverflowPolicy,
   type SharedBufferBudget,
+  SharedChunks,
   unsendableEventError,
 } from './link-writer.js'
 import {
@@ -209,6 +210,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   #totalAuthAnswers = 0
   /** @internal Bytes held for all links: queues, socket buffers and authorize backlogs. */
   readonly buffered: SharedBufferBudget
+  /** Frames queued for blocked links, kept once for all of them. */
+  readonly #chunks = new SharedChunks()
   #idleSweep: ReturnType<typeof setInterval> | undefined
   readonly #subscriptionWaiters = new Set<{
     type: string
@@ -406,6 +409,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       overflow: this.#overflow,
       announceDrops: true,
       sharedBudget: this.buffered,
+      sharedChunks: this.#chunks,
       onDrop: (events) => {
         this.#stats.dropped += events
       },

@@ -61,8 +61,8 @@ export {
   createNodeId,
   messageText,
 } from './link.js'
-export type { LinkWriterOptions, OverflowPolicy } from './link-writer.js'
-export { LinkWriter } from './link-writer.js'
+export type { LinkWriterOptions, OverflowPolicy, SharedBufferBudget } from './link-writer.js'
+export { LinkWriter, SharedChunks } from './link-writer.js'
 export type { MemoryConnector, MemoryPair } from './memory-link.js'
 export { createMemoryConnector, createMemoryPair } from './memory-link.js'
 export type { ListenerRegistryOptions } from './registry.js'

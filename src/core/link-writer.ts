@@ -30,6 +30,11 @@ export interface LinkWriterOptions {
   announceDrops?: boolean
   /** A budget shared by many writers (a hub's `maxTotalBufferedBytes`); see `SharedBufferBudget`. */
   sharedBudget?: SharedBufferBudget
+  /**
+   * Where the writers of one hub keep the frames they queue while blocked, joined once for all of them
+   * (see `SharedChunks`). Without it, the writer joins its own.
+   */
+  sharedChunks?: SharedChunks
 }
 
 /**
@@ -54,6 +59,101 @@ const MAX_BATCH_EVENTS = 5_000
  * hundred bytes) is a large string, which the garbage collector does not move.
  */
 const CHUNK_FRAMES = 1_024
+
+/**
+ * Frames joined by commas, as they go into a batch. Open, it collects frames; sealed (once it has
+ * `CHUNK_FRAMES`, or when a writer needs its text), it is one string and its frames are free.
+ */
+class Chunk {
+  #frames: string[] | undefined = []
+  #text: string | undefined
+  /** Where each frame starts in the text; one more entry, for where the next one would start. */
+  readonly #offsets: number[] = [0]
+
+  get count(): number {
+    return this.#offsets.length - 1
+  }
+
+  get isOpen(): boolean {
+    return this.#frames !== undefined
+  }
+
+  /** The last frame added, while the chunk is open. */
+  get last(): string | undefined {
+    return this.#frames?.[this.#frames.length - 1]
+  }
+
+  add(frame: string): number {
+    this.#frames!.push(frame)
+    this.#offsets.push(this.#offsets[this.#offsets.length - 1]! + frame.length + 1)
+    return this.count - 1
+  }
+
+  /** Characters of frames [start, end) joined, commas between them. */
+  size(start: number, end: number): number {
+    return this.#offsets[end]! - this.#offsets[start]! - 1
+  }
+
+  /** Frames [start, end) joined (sealing the chunk: it is one copy for every writer). */
+  text(start: number, end: number): string {
+    if (this.#frames !== undefined) {
+      this.#text = this.#frames.length === 1 ? this.#frames[0]! : this.#frames.join(',')
+      this.#frames = undefined
+    }
+    const text = this.#text!
+    return start === 0 && end === this.count
+      ? text
+      : text.slice(this.#offsets[start], this.#offsets[end]! - 1)
+  }
+}
+
+/** Frames [start, end) of a chunk, queued by one writer as one entry. */
+class ChunkRange {
+  constructor(
+    readonly chunk: Chunk,
+    readonly start: number,
+    public end: number,
+  ) {}
+
+  get size(): number {
+    return this.chunk.size(this.start, this.end)
+  }
+}
+
+/**
+ * The frames that the blocked links of one hub queue, kept once for all of them. A hub encodes an event
+ * once and writes the same string to every link that listens; links whose readers are slow or stopped
+ * keep it until they move, and mostly drop it unread. Joined per link, each of them would copy every
+ * event; here each event is copied into one chunk, and each writer keeps ranges of the chunks.
+ */
+export class SharedChunks {
+  #open = new Chunk()
+
+  /**
+   * Adds `frame` for a writer whose newest queued entry is `last`: extends `last` when the frame follows
+   * it in the same chunk (returns undefined), or returns a new range to queue.
+   */
+  add(frame: string, last: ChunkRange | undefined): ChunkRange | undefined {
+    let chunk = this.#open
+    let index: number
+    // Another blocked writer has just added this very frame: the same event, sent to every listener.
+    if (chunk.isOpen && chunk.last === frame) {
+      index = chunk.count - 1
+    } else {
+      if (!chunk.isOpen || chunk.count >= CHUNK_FRAMES) {
+        // Sealed now, while every writer that has its frames still queues them: one copy for all.
+        if (chunk.isOpen) chunk.text(0, chunk.count)
+        chunk = this.#open = new Chunk()
+      }
+      index = chunk.add(frame)
+    }
+    if (last?.chunk === chunk && last.end === index) {
+      last.end++
+      return undefined
+    }
+    return new ChunkRange(chunk, index, index + 1)
+  }
+}
 /**
  * While the platform buffers more than this, frames wait in our queue, where the policy can act. Capped
  * at half of `maxBufferedBytes` so a small bound still leaves the queue room.
@@ -79,19 +179,21 @@ export class LinkWriter<W = string> {
   readonly #options: LinkWriterOptions
   readonly #highWaterBytes: number
   readonly #inlineFlushChars: number
-  /** Queued frames in order; a dropped event leaves a hole (undefined) until the queue is compacted. */
-  #frames: Array<W | undefined> = []
   /**
-   * Parallel to #frames: how many events each entry holds: 0 for a control frame (never dropped), 1 for
-   * an event frame, more for a chunk of event frames joined while the link was blocked.
-   */
-  #counts: number[] = []
-  /**
-   * Event frames written while a text link is blocked, joined into one chunk entry every `CHUNK_CHARS`.
-   * A stalled reader's queue then holds a few large strings instead of tens of thousands of small ones,
+   * Queued frames in order; a dropped event leaves a hole (undefined) until the queue is compacted.
+   * Event frames written while a text link is blocked are queued as ranges of shared chunks: a stalled
+   * reader's queue then holds a few ranges of large strings instead of tens of thousands of small ones,
    * which every garbage collection of the process would otherwise walk and move.
    */
-  #building: string[] = []
+  #frames: Array<W | ChunkRange | undefined> = []
+  /**
+   * Parallel to #frames: how many events each entry holds: 0 for a control frame (never dropped), 1 for
+   * an event frame, more for a range of a chunk.
+   */
+  #counts: number[] = []
+  readonly #chunks: SharedChunks
+  /** The newest entry of #frames, while it is a range that later frames may extend. */
+  #range: ChunkRange | undefined
   /** The platform buffer when a flush last found the link blocked. */
   #blockedPlatformBytes = 0
   /** When a flush first found the link blocked, since it last sent anything. */
@@ -116,6 +218,7 @@ export class LinkWriter<W = string> {
     this.#link = link
     this.#codec = codec
     this.#options = options
+    this.#chunks = options.sharedChunks ?? new SharedChunks()
     this.#highWaterBytes = Math.min(PLATFORM_HIGH_WATER_BYTES, Math.floor(options.maxBufferedBytes / 2))
     this.#inlineFlushChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxBufferedBytes / 4))
   }
@@ -140,9 +243,17 @@ export class LinkWriter<W = string> {
       if (!this.#makeRoom(size, platform)) return false
     }
     if (isBlocked && typeof frame === 'string') {
-      this.#building.push(frame)
-      this.#count(size)
-      if (this.#building.length >= CHUNK_FRAMES) this.#sealChunk()
+      const range = this.#chunks.add(frame, this.#range)
+      if (range === undefined) {
+        this.#counts[this.#counts.length - 1]!++
+        // The comma before it.
+        this.#count(size + 1)
+      } else {
+        this.#frames.push(range)
+        this.#counts.push(1)
+        this.#range = range
+        this.#count(size)
+      }
       return true
     }
     this.#push(frame, size, 1)
@@ -175,7 +286,6 @@ export class LinkWriter<W = string> {
   /** Writes what is queued now, as one batch where possible. */
   flush(): void {
     this.#isScheduled = false
-    this.#sealChunk()
     if (this.#isClosed) return
     if (this.#frames.length - this.#holes === 0 && !this.#isShedding) return
     const platform = this.#platformBytes()
@@ -192,10 +302,13 @@ export class LinkWriter<W = string> {
     // The link moves again.
     this.#blockedSince = undefined
     this.#isShedding = false
-    const { frames, counts } =
-      this.#holes === 0 ? { frames: this.#frames as W[], counts: this.#counts } : this.#compacted()
+    const { frames: entries, counts } = this.#compacted()
+    const frames = entries.map((entry) =>
+      entry instanceof ChunkRange ? (entry.chunk.text(entry.start, entry.end) as W) : entry,
+    )
     this.#frames = []
     this.#counts = []
+    this.#range = undefined
     this.#queuedChars = 0
     this.#holes = 0
     this.#oldestEvent = 0
@@ -269,7 +382,7 @@ export class LinkWriter<W = string> {
     this.#retryTimer = undefined
     this.#frames = []
     this.#counts = []
-    this.#building = []
+    this.#range = undefined
     this.#queuedChars = 0
     this.#holes = 0
     this.#oldestEvent = 0
@@ -277,8 +390,8 @@ export class LinkWriter<W = string> {
   }
 
   #push(frame: W, size: number, count: number): void {
-    // Whatever waits to be chunked goes first: order is kept.
-    this.#sealChunk()
+    // Frames after this one start a new range: order is kept.
+    this.#range = undefined
     this.#frames.push(frame)
     this.#counts.push(count)
     this.#count(size)
@@ -298,17 +411,6 @@ export class LinkWriter<W = string> {
       this.#options.sharedBudget.usedBytes += size
       this.#sharedBytes += size
     }
-  }
-
-  /** Joins the frames written while blocked into one chunk entry (their bytes are already counted). */
-  #sealChunk(): void {
-    const building = this.#building
-    if (building.length === 0) return
-    this.#building = []
-    this.#frames.push((building.length === 1 ? building[0]! : building.join(',')) as W)
-    this.#counts.push(building.length)
-    // The commas between the frames: the chunk's size is its length, as the queue will count it off.
-    this.#count(building.length - 1)
   }
 
   #platformBytes(): number {
@@ -366,14 +468,14 @@ export class LinkWriter<W = string> {
   /** Drops the oldest queued events until the queue holds at most `budget` bytes (or has no events). */
   #dropOldest(budget: number): void {
     let dropped = 0
-    if (this.#queuedChars > budget) this.#sealChunk()
     const frames = this.#frames
     while (this.#queuedChars > budget && this.#oldestEvent < frames.length) {
       const i = this.#oldestEvent++
       const frame = frames[i]
       const count = this.#counts[i]!
       if (frame === undefined || count === 0) continue
-      const size = this.#codec.size(frame)
+      const size = frame instanceof ChunkRange ? frame.size : this.#codec.size(frame)
+      if (frame === this.#range) this.#range = undefined
       frames[i] = undefined
       this.#queuedChars -= size
       if (this.#options.sharedBudget !== undefined) {
@@ -406,8 +508,9 @@ export class LinkWriter<W = string> {
     this.#dropped(1)
   }
 
-  #compacted(): { frames: W[]; counts: number[] } {
-    const frames: W[] = []
+  /** The queue without its holes. */
+  #compacted(): { frames: Array<W | ChunkRange>; counts: number[] } {
+    const frames: Array<W | ChunkRange> = []
     const counts: number[] = []
     for (let i = 0; i < this.#frames.length; i++) {
       const frame = this.#frames[i]
