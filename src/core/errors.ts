@@ -50,6 +50,12 @@ export interface EventwireErrorOptions {
   eventType?: string
 }
 
+/**
+ * Marks every EventwireError, whichever copy of the package made it: a process that loads both the ES
+ * module and the CommonJS build holds two classes, and `instanceof` must hold across them.
+ */
+const BRAND = Symbol.for('eventwire.error')
+
 /** The one error class of eventwire; switch over `code`. */
 export class EventwireError extends Error {
   override readonly name = 'EventwireError'
@@ -60,6 +66,13 @@ export class EventwireError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.eventType = options.eventType
+    Object.defineProperty(this, BRAND, { value: true })
+  }
+
+  /** True for an EventwireError of any copy of the package; a subclass checks its prototype as usual. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== EventwireError) return Function.prototype[Symbol.hasInstance].call(this, value)
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
   }
 }
 

@@ -9,7 +9,23 @@ interface Trace {
   id: string | undefined
 }
 
-const traceByEvent = new WeakMap<Event, Trace>()
+/**
+ * What every copy of eventwire in a process shares. A process that loads both the ES module and the
+ * CommonJS build holds two copies of this module; a bridge of one copy must read the hop count and the
+ * identity the other recorded, or a cycle with bridges of both never ends. Kept on `globalThis` under a
+ * registered symbol; later versions may add fields, never change these.
+ */
+interface SharedTraces {
+  traceByEvent: WeakMap<Event, Trace>
+  seenByNode: WeakMap<object, Set<string>>
+}
+
+const SHARED = Symbol.for('eventwire.traces.v1')
+const shared = ((globalThis as { [SHARED]?: SharedTraces })[SHARED] ??= {
+  traceByEvent: new WeakMap(),
+  seenByNode: new WeakMap(),
+})
+const { traceByEvent, seenByNode } = shared
 
 export function eventHops(event: Event): number {
   return traceByEvent.get(event)?.hops ?? 0
@@ -28,7 +44,6 @@ export function withHops<TEvent extends Event>(event: TEvent, hops: number, id?:
 
 /** Bridged-event identities each node remembers: enough for any cycle to close within them. */
 const SEEN_PER_NODE = 10_000
-const seenByNode = new WeakMap<object, Set<string>>()
 
 /**
  * True the first time `node` meets the bridged event `id` (and remembers it), false after: an event that
