@@ -5,10 +5,11 @@
  */
 export type {
   ConformanceCapabilities,
+  ConformanceCase,
   ConformanceNode,
   ConformanceTopology,
   TopologyContext,
 } from './conformance.js'
-export { describeConformance } from './conformance.js'
+export { conformanceCases, describeConformance } from './conformance.js'
 export type { WaitForOptions } from './wait-for.js'
 export { waitFor } from './wait-for.js'

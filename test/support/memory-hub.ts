@@ -1,0 +1,39 @@
+import { createMemoryConnector, type FrameCodec, Hub, Spoke, type TypedEvent } from '../../src/index.js'
+import type { ConformanceTopology, TopologyContext } from '../../src/testing/index.js'
+
+const fast = { initialDelayMs: 10, maxDelayMs: 50 }
+
+/**
+ * A core hub (node 0) and three spokes over in-memory links (one macrotask per hop), with the text codec
+ * (the default) or another one. Each spoke has its own connector, so an interruption severs one spoke's
+ * link; the spokes come back by themselves.
+ */
+export function memoryHub<W>(codec?: FrameCodec<W>) {
+  return async ({ nodeCount, onError }: TopologyContext): Promise<ConformanceTopology> => {
+    const hub = new Hub<TypedEvent, W>({ onError, codec })
+    const connectors = Array.from({ length: Math.max(3, nodeCount - 1) }, () => createMemoryConnector(hub))
+    const spokes = connectors.map(
+      (connector) =>
+        new Spoke<TypedEvent, W>({
+          connect: connector.connect,
+          codec,
+          onError,
+          heartbeatIntervalMs: 0,
+          reconnect: fast,
+        }),
+    )
+    await Promise.all(spokes.map((spoke) => spoke.ready))
+    return {
+      nodes: [hub, ...spokes],
+      interrupt: async (index) => {
+        connectors[index - 1]!.sever()
+        // Both ends have seen the close once the next macrotask ran.
+        await new Promise((resolve) => setImmediate(resolve))
+      },
+      close: async () => {
+        await Promise.all(spokes.map((spoke) => spoke.close()))
+        await hub.close()
+      },
+    }
+  }
+}
