@@ -7,13 +7,21 @@ import type { DemoEvent } from './demo-events.js'
 const name = (workerData as { name: string }).name
 const target = createWorkerEventTarget<DemoEvent>(parentPort!)
 let ticks = 0
-target.addEventListener('tick', () => {
+let tickLatencyMs = 0
+target.addEventListener('tick', (event) => {
   ticks++
+  tickLatencyMs += Math.max(0, Date.now() - event.detail.sentAt)
 })
 let value = 20
 setInterval(() => {
   value += Math.random() - 0.5
   target.dispatchEvent(
-    createEvent('reading', { source: name, value: Math.round(value * 10) / 10, ticks, sentAt: Date.now() }),
+    createEvent('reading', {
+      source: name,
+      value: Math.round(value * 10) / 10,
+      ticks,
+      tickLatencyMs,
+      sentAt: Date.now(),
+    }),
   )
 }, 400)
