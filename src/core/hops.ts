@@ -21,11 +21,9 @@ interface SharedTraces {
 }
 
 const SHARED = Symbol.for('eventwire.traces.v1')
-const shared = ((globalThis as { [SHARED]?: SharedTraces })[SHARED] ??= {
-  traceByEvent: new WeakMap(),
-  seenByNode: new WeakMap(),
-})
-const { traceByEvent, seenByNode } = shared
+const holder = globalThis as { [SHARED]?: SharedTraces }
+holder[SHARED] ??= { traceByEvent: new WeakMap(), seenByNode: new WeakMap() }
+const { traceByEvent, seenByNode } = holder[SHARED]
 
 export function eventHops(event: Event): number {
   return traceByEvent.get(event)?.hops ?? 0
