@@ -22,6 +22,8 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'es2022',
+  // `import.meta.url` in the CommonJS build (the Redis target loads ioredis only when given a URL).
+  shims: true,
   splitting: true,
   treeshake: true,
 })

@@ -90,12 +90,13 @@ export abstract class RegistryEventTarget<TEvent extends TypedEvent> implements 
 
 /**
  * A `CustomEvent` typed by its literal type and detail, for `dispatchEvent` on a target with a specific
- * event union (`new CustomEvent('chat', …)` has `type: string`, which such a target rejects).
+ * event union (`new CustomEvent('chat', …)` has `type: string`, which such a target rejects). `init` is
+ * the rest of a `CustomEventInit`, spelled out because Node's types have no global `CustomEventInit`.
  */
 export function createEvent<TType extends string, TDetail>(
   type: TType,
   detail: TDetail,
-  init?: Omit<CustomEventInit<TDetail>, 'detail'>,
+  init?: { bubbles?: boolean; cancelable?: boolean; composed?: boolean },
 ): TypedEvent<TType, TDetail> {
   return new CustomEvent(type, { ...init, detail }) as unknown as TypedEvent<TType, TDetail>
 }

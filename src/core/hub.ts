@@ -1,4 +1,5 @@
 import { type FrameCodec, messageBytes, resolveCodec } from './codec.js'
+import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
@@ -58,22 +59,26 @@ export interface WhenSubscribedOptions {
   timeoutMs?: number
 }
 
-/** What the hub knows about one accepted link. */
-export interface HubConnectionInfo {
+/**
+ * What the hub knows about one accepted link. `TPrincipal` is what the transport's authentication
+ * produced (the WebSocket hub: what `authenticate` returned; the iroh hub: the endpoint id).
+ */
+export interface HubConnectionInfo<TPrincipal = unknown> {
   /** Unique per accepted link, assigned by the hub. */
   readonly id: string
   /** Whatever the transport's authentication produced for this link. */
-  readonly principal: unknown
+  readonly principal: TPrincipal
 }
 
-export interface AuthorizeRequest {
-  principal: unknown
+export interface AuthorizeRequest<TPrincipal = unknown> {
+  principal: TPrincipal
   type: string
   action: HubAction
-  connection: HubConnectionInfo
+  connection: HubConnectionInfo<TPrincipal>
 }
 
-export interface HubOptions<W = string> extends NetworkEventTargetOptions {
+/** `W`: what a frame is on the links (text by default); `TPrincipal`: see `HubConnectionInfo`. */
+export interface HubOptions<W = string, TPrincipal = unknown> extends NetworkEventTargetOptions {
   /**
    * How frames travel on this hub's links: JSON text (the default, built from `serializer` and `limits`)
    * or structured clone (`createCloneCodec()`, for worker links).
@@ -99,7 +104,7 @@ export interface HubOptions<W = string> extends NetworkEventTargetOptions {
    * (connection, type, action); a refusal sends an `ERR_UNAUTHORIZED` error frame and delivers nothing.
    * @default everything allowed
    */
-  authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>
+  authorize?: (request: AuthorizeRequest<TPrincipal>) => boolean | Promise<boolean>
   /**
    * A link that sends nothing at all (spokes ping every `heartbeatIntervalMs`) for this long is closed
    * with code 4000 and `ERR_TIMEOUT`; 0 disables the check. Set it to about 3× the spokes' heartbeat.
@@ -135,14 +140,14 @@ export interface HubOptions<W = string> extends NetworkEventTargetOptions {
   /** A link that has not sent its hello after this long is closed with 1008 and `ERR_TIMEOUT`. @default 10_000 */
   handshakeTimeoutMs?: number
   /** Called when a link has been accepted. @see Hub.connectionTarget */
-  onConnection?: (connection: HubConnectionInfo) => void
+  onConnection?: (connection: HubConnectionInfo<TPrincipal>) => void
   /** Called once when an accepted link is gone, for whatever reason. */
-  onDisconnection?: (connection: HubConnectionInfo, info: LinkCloseInfo) => void
+  onDisconnection?: (connection: HubConnectionInfo<TPrincipal>, info: LinkCloseInfo) => void
 }
 
 /** The side of an accepted link that the transport drives. */
-export interface HubConnection {
-  readonly info: HubConnectionInfo
+export interface HubConnection<TPrincipal = unknown> {
+  readonly info: HubConnectionInfo<TPrincipal>
   /** Hand every message read from the link here, in order (hostile input is fine: it is validated). */
   receive(data: unknown): void
   /** The link is closed (by either side); call once. */
@@ -172,9 +177,10 @@ const MAX_AUTH_CACHE = 10_000
 /**
  * The hub of a hub-and-spoke topology, independent of any transport: a target of its own plus the routing
  * of events among accepted links by interest. Each event is encoded once per fan-out, written to every
- * interested link except its origin, and batched per tick per link.
+ * interested link except its origin, and batched per tick per link. `TPrincipal` is the type of what
+ * the transport hands to `accept` as the principal, and what `authorize` and `onConnection` see.
  */
-export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
+export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal = unknown>
   extends RegistryEventTarget<TEvent>
   implements NetworkEventTarget<TEvent>
 {
@@ -194,6 +200,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   readonly #peers = new Map<string, HubPeer<W>>()
   #nextPeerId = 1
   readonly #taps = new Set<(event: Event) => void>()
+  /** Events from spokes to the hub's listeners, connection targets and taps, in slices in a burst. */
+  readonly #pacer = new DeliveryPacer<Event, ConnectionTarget<TypedEvent, W> | undefined>((event, target) =>
+    this.#deliverRelayed(event, target),
+  )
   readonly #interestWatchers = new Set<(type: string, isInterested: boolean) => void>()
   readonly #idleTimeoutMs: number
   readonly #maxConnections: number
@@ -219,7 +229,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     settle: (error?: EventwireError) => void
   }>()
 
-  constructor(options?: HubOptions<W>) {
+  constructor(options?: HubOptions<W, TPrincipal>) {
     super()
     const opts = readOptionsObject(options, 'Hub')
     this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
@@ -232,9 +242,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     )
     this.maxBacklogBytes = this.#maxBufferedBytes
     this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
-    this.#authorize = readFunction('authorize', opts.authorize)
-    this.#onConnection = readFunction('onConnection', opts.onConnection)
-    this.#onDisconnection = readFunction('onDisconnection', opts.onDisconnection)
+    // Every principal a link carries came through `accept`, typed `TPrincipal` there: the callbacks are
+    // kept untyped in it, as the links are.
+    this.#authorize = readFunction('authorize', opts.authorize) as HubOptions['authorize']
+    this.#onConnection = readFunction('onConnection', opts.onConnection) as HubOptions['onConnection']
+    this.#onDisconnection = readFunction(
+      'onDisconnection',
+      opts.onDisconnection,
+    ) as HubOptions['onDisconnection']
     this.nodeId = opts.nodeId ?? createNodeId()
     this.#idleTimeoutMs = readNonNegativeInteger('idleTimeoutMs', opts.idleTimeoutMs, 0)
     this.#maxConnections = readPositiveInteger('maxConnections', opts.maxConnections, 10_000)
@@ -286,16 +301,16 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   /** Takes over a freshly opened link; the transport then feeds it through the returned connection. */
-  accept(link: Link<W>, options: { principal?: unknown } = {}): HubConnection {
-    const info: HubConnectionInfo = Object.freeze({
+  accept(link: Link<W>, options: { principal?: TPrincipal } = {}): HubConnection<TPrincipal> {
+    const info: HubConnectionInfo<TPrincipal> = Object.freeze({
       id: String(this.#nextPeerId++),
-      principal: options.principal,
+      principal: options.principal as TPrincipal,
     })
     const peer = new HubPeer<W>(this as Hub<TypedEvent, W>, link, info)
     if (this.isClosed) {
       link.close(CLOSE_GOING_AWAY, 'hub closed')
       peer.isGone = true
-      return peer
+      return peer as HubConnection<TPrincipal>
     }
     if (this.#peers.size >= this.#maxConnections) {
       const error = new EventwireError(
@@ -307,14 +322,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       link.send(this.#codec.error(error.code, error.message))
       link.close(CLOSE_TRY_AGAIN_LATER, 'too many connections')
       peer.isGone = true
-      return peer
+      return peer as HubConnection<TPrincipal>
     }
     this.#peers.set(info.id, peer)
     this.#stats.connections++
     this.buffered.links = this.#peers.size
     peer.startHandshakeTimer(this.#handshakeTimeoutMs)
     this.#safely(() => this.#onConnection?.(info))
-    return peer
+    return peer as HubConnection<TPrincipal>
   }
 
   /**
@@ -330,8 +345,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   /**
-   * Resolves once every frame queued so far has been handed to the links (a hub cannot know when each
-   * spoke has read it: spokes' `flush()` can). Rejects with `ERR_CLOSED` once the hub is closed.
+   * Writes what is queued toward each spoke now instead of at the end of the tick, then resolves. It
+   * waits for nothing: a link whose platform buffer is full keeps its queue until it drains, and a hub
+   * cannot know when a spoke has read or processed a frame (a spoke's `flush()`, a round trip, can).
+   * Rejects with `ERR_CLOSED` once the hub is closed.
    */
   async flush(): Promise<void> {
     if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the hub is closed')
@@ -346,6 +363,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
     const closed = new EventwireError('ERR_CLOSED', 'the hub is closed')
     for (const waiter of [...this.#subscriptionWaiters]) waiter.settle(closed)
     this.registry.clear()
+    this.#pacer.clear()
     this.#reportStatus({ type: 'closed' })
   }
 
@@ -542,12 +560,16 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string>
       }
       for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame)
     }
-    const isTapped = this.#taps.size > 0
-    if (!this.registry.has(type) && !isTapped && from.target === undefined) return
+    if (!this.registry.has(type) && this.#taps.size === 0 && from.target === undefined) return
     const event = withHops(new CustomEvent(type, { detail }), hops, id)
+    if (this.#pacer.admit(1) === 1) this.#deliverRelayed(event, from.target)
+    else this.#pacer.push(event, from.target, 0, 1)
+  }
+
+  #deliverRelayed(event: Event, target: ConnectionTarget<TypedEvent, W> | undefined): void {
     this.#stats.delivered += this.registry.deliver(event)
-    if (from.target !== undefined) this.#stats.delivered += from.target.deliverFromSpoke(event)
-    if (isTapped) this.#tapped(event)
+    if (target !== undefined) this.#stats.delivered += target.deliverFromSpoke(event)
+    if (this.#taps.size > 0) this.#tapped(event)
   }
 
   /**

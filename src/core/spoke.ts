@@ -1,5 +1,6 @@
 import { type Backoff, backoffDelayMs, type ReconnectOptions, readBackoff } from './backoff.js'
 import { type FrameCodec, resolveCodec } from './codec.js'
+import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, isValidType, PROTOCOL_VERSION } from './frame.js'
@@ -182,6 +183,13 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #hasConnected = false
   /** The last connection failure, as reported: repeated failures of one cause are reported once. */
   #lastFailure: string | undefined
+  /**
+   * Received frames applied in slices across tasks when a burst arrives at once: the frames of a message
+   * from one index to another, and the link they came from.
+   */
+  readonly #pacer = new DeliveryPacer<readonly Frame[], number>((frames, serial, from, to) =>
+    this.#applyFrames(frames, serial, from, to),
+  )
 
   constructor(options: SpokeOptions<W>) {
     super()
@@ -276,6 +284,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#offline = []
     this.#stats.connections = 0
     this.registry.clear()
+    this.#pacer.clear()
     const closed = new EventwireError('ERR_CLOSED', 'the spoke is closed')
     for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(closed)
     if (!this.#isReady) this.#rejectReady(closed)
@@ -526,9 +535,21 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       this.reportError(result.error)
       return
     }
+    const frames = result.frames
     const serial = this.#serial
-    for (const frame of result.frames) {
-      if (this.#state === 'closed' || serial !== this.#serial) return
+    // Applied now, as many as this task's slice has room for; the rest follow in later tasks, in order.
+    const now = this.#pacer.admit(frames.length)
+    this.#applyFrames(frames, serial, 0, now)
+    if (this.#state !== 'closed') this.#pacer.push(frames, serial, now, frames.length)
+  }
+
+  /** Applies frames `from` to `to` of a message that link `serial` brought. */
+  #applyFrames(frames: readonly Frame[], serial: number, from: number, to: number): void {
+    for (let index = from; index < to; index++) {
+      if (this.#state === 'closed') return
+      const frame = frames[index]!
+      // The link is gone meanwhile: its events were received and are delivered; the rest meant that link.
+      if (serial !== this.#serial && frame.kind !== 'event') continue
       this.#apply(frame)
     }
   }

@@ -135,7 +135,9 @@ export interface NetworkEventTarget<TEvent extends TypedEvent> extends TypedEven
   readonly ready: Promise<void>
   /**
    * Resolves once everything this node sent so far (events, subscriptions) has been processed by the
-   * other side. Use it to know a new listener's interest has reached the network.
+   * other side. Use it to know a new listener's interest has reached the network. Hubs are the
+   * exception: a hub's `flush()` only writes what is queued toward its spokes and waits for none of them
+   * (see `Hub.flush`).
    */
   flush(): Promise<void>
   /** Stops the target: idempotent, releases every socket, timer and listener it owns. */

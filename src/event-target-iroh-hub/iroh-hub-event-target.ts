@@ -22,7 +22,11 @@ import {
 /** The ALPN hub and spokes speak unless told otherwise; the version is the frame protocol's. */
 export const IROH_ALPN = 'eventwire/1'
 
-export interface IrohHubEventTargetOptions extends Omit<HubOptions, 'codec'> {
+/**
+ * Options of the iroh hub. A spoke's principal is its endpoint id (a string, proven by the QUIC
+ * handshake): `authorize`, `onConnection` and `onDisconnection` see it typed so.
+ */
+export interface IrohHubEventTargetOptions extends Omit<HubOptions<string, string>, 'codec'> {
   /**
    * The endpoint whose incoming connections the hub accepts. Build it with `alpn` among its ALPNs, or
    * spokes fail their handshake. Omit it when your own accept loop serves several protocols on one
@@ -83,7 +87,10 @@ export function createIrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>
   return new IrohHub<TEvent>(options)
 }
 
-class IrohHub<TEvent extends TypedEvent> extends Hub<TEvent> implements IrohHubEventTarget<TEvent> {
+class IrohHub<TEvent extends TypedEvent>
+  extends Hub<TEvent, string, string>
+  implements IrohHubEventTarget<TEvent>
+{
   readonly #alpn: string
   readonly #maxFrameBytes: number
   readonly #authenticate: IrohHubEventTargetOptions['authenticate']

@@ -6,3 +6,4 @@
 export type { RedisAuthOptions } from './frame-auth.js'
 export type { RedisClient, RedisEventTarget, RedisEventTargetOptions } from './redis-event-target.js'
 export { createRedisEventTarget } from './redis-event-target.js'
+export type { RedisWireFormat } from './yoga-format.js'

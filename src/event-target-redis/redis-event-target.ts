@@ -1,7 +1,15 @@
-import type { Cluster, Redis } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { DeliveryPacer } from '../core/delivery-pacer.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
-import { decodeFrames, encodeBatch, encodeEvent, type FrameLimits, isValidType } from '../core/frame.js'
+import {
+  decodeFrames,
+  encodeBatch,
+  encodeEvent,
+  type Frame,
+  type FrameLimits,
+  isValidType,
+} from '../core/frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import {
@@ -29,18 +37,51 @@ import type {
 } from '../core/types.js'
 import { ClusterPublishLinks, ClusterSubscribeLinks, type LinkHooks } from './cluster.js'
 import { type FrameAuth, type RedisAuthOptions, readAuth } from './frame-auth.js'
+import { createOwnClients } from './own-clients.js'
+import { EchoFilter, encodeYogaMessage, type RedisWireFormat } from './yoga-format.js'
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
 export type RedisClient = Redis | Cluster
 
 export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
-  /** Runs PUBLISH (or SPUBLISH); may be shared with the rest of the app. */
-  publishClient: RedisClient
+  /**
+   * Runs PUBLISH (or SPUBLISH); may be shared with the rest of the app. Give both clients, or `url` and/or
+   * `redisOptions` instead. `close()` leaves clients given here open: they are yours.
+   */
+  publishClient?: RedisClient
   /**
    * Reserved for SUBSCRIBE (or SSUBSCRIBE): a subscribed connection can run nothing else. Give each target
    * its own, or distinct prefixes. @see publishClient
    */
-  subscribeClient: RedisClient
+  subscribeClient?: RedisClient
+  /**
+   * A `redis://` or `rediss://` URL, instead of the two clients: the target makes its own two connections
+   * (with `redisOptions`, if given) and closes them on `close()`, so a process can exit after it.
+   * Needs the ioredis package. For a Cluster, pass `Cluster` clients.
+   */
+  url?: string
+  /**
+   * ioredis options for the connections the target makes itself (with `url`, or alone: `host`, `port`,
+   * `password`, `tls`…). Not with `publishClient`/`subscribeClient`.
+   */
+  redisOptions?: RedisOptions
+  /**
+   * `ready` rejects with `ERR_TIMEOUT` (naming the last connection error) if the target is not connected
+   * after this long; the target keeps trying, and reports `connected` when it gets there. 0 waits as long
+   * as the clients try.
+   * @default 10_000
+   */
+  readyTimeoutMs?: number
+  /**
+   * What the messages on the channels look like. `'graphql-yoga'` is the format of
+   * `@graphql-yoga/redis-event-target` (one message per event, the serialized detail alone, on the
+   * channel `prefix + type`), so servers on it and servers on this target share channels during a
+   * migration. It gives up what the frames carry: the sequence check (copies and late arrivals are
+   * delivered), batching (one PUBLISH per event), `auth` and `sharded` (refused), the bridge hop count and
+   * event identity; see docs/pubsub.md.
+   * @default 'eventwire'
+   */
+  wireFormat?: RedisWireFormat
   /** Put in front of every event type to form the channel name. @default '' */
   prefix?: string
   /**
@@ -70,7 +111,10 @@ export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
   auth?: RedisAuthOptions
 }
 
-/** A Redis peer: the lifecycle surface of every network target. `close()` leaves the clients open. */
+/**
+ * A Redis peer: the lifecycle surface of every network target. `close()` leaves clients it was given open,
+ * and closes the ones it made from `url` or `redisOptions`.
+ */
 export type RedisEventTarget<TEvent extends TypedEvent = TypedEvent> = NetworkEventTarget<TEvent>
 
 export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
@@ -82,6 +126,9 @@ export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
 /** Largest message published at once; a larger same-tick backlog on one channel is split. */
 const MAX_BATCH_CHARS = 256 * 1024
 const DEFAULT_OFFLINE_QUEUE_SIZE = 10_000
+const DEFAULT_READY_TIMEOUT_MS = 10_000
+/** Distinct connection failures remembered as reported until the target connects again. */
+const MAX_REMEMBERED_FAILURES = 100
 /** (origin, type) pairs whose last sequence number a receiver remembers; the oldest is forgotten past it. */
 const MAX_TRACKED_SEQUENCES = 10_000
 /**
@@ -179,6 +226,24 @@ class RedisTarget<TEvent extends TypedEvent>
   /** Reports sequence anomalies and unsigned messages at a bounded rate. */
   readonly #reportAnomaly: (error: EventwireError) => boolean
   readonly #auth: FrameAuth | undefined
+  /** The clients were made here from `url`/`redisOptions`: `close()` closes them. */
+  readonly #ownsClients: boolean
+  /** Set in the 'graphql-yoga' wire format: tells Redis's echo of our own publishes from others' messages. */
+  readonly #echoes: EchoFilter | undefined
+  /**
+   * Received messages to local listeners, in slices across tasks when a burst arrives at once: the
+   * frames of a message from one index to another (or, in yoga's format, one event).
+   */
+  readonly #pacer = new DeliveryPacer<readonly Frame[] | Event, string>((received, type, from, to) => {
+    if (Array.isArray(received)) this.#acceptFrames(received, type, from, to)
+    else this.#stats.delivered += this.registry.deliver(received as Event)
+  })
+  #settleReady: { resolve: () => void; reject: (error: EventwireError) => void } | undefined
+  #readyTimer: ReturnType<typeof setTimeout> | undefined
+  /** Connection failures reported since the target was last connected: each cause once, not once per retry. */
+  readonly #reportedFailures = new Set<string>()
+  /** The last connection failure, named when `ready` times out. */
+  #lastFailure: string | undefined
 
   constructor(options: RedisEventTargetOptions) {
     super()
@@ -187,22 +252,32 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
     this.#reportAnomaly = createPeerReporter(this.reportError)
     this.#auth = readAuth(opts.auth)
-    this.#publisher = readClient('publishClient', opts.publishClient)
-    this.#subscriber = readClient('subscribeClient', opts.subscribeClient)
-    if (this.#publisher === this.#subscriber) {
-      invalidOption(
-        'subscribeClient',
-        'a different client than publishClient (a subscribed connection can run nothing else)',
-        'the same client',
-      )
-    }
     if (opts.prefix !== undefined && typeof opts.prefix !== 'string')
       invalidOption('prefix', 'a string', opts.prefix)
     this.#prefix = opts.prefix ?? ''
     if (opts.sharded !== undefined && typeof opts.sharded !== 'boolean')
       invalidOption('sharded', 'a boolean', opts.sharded)
     this.#isSharded = opts.sharded === true
-    this.#isSubscriberReady = this.#subscriber.status === 'ready'
+    const wireFormat = opts.wireFormat ?? 'eventwire'
+    if (wireFormat !== 'eventwire' && wireFormat !== 'graphql-yoga')
+      invalidOption('wireFormat', "'eventwire' or 'graphql-yoga'", wireFormat)
+    if (wireFormat === 'graphql-yoga') {
+      // Yoga's messages have no room for a signature, and yoga's target uses classic pub/sub.
+      if (this.#auth !== undefined)
+        invalidOption(
+          'auth',
+          "unset with wireFormat 'graphql-yoga' (its messages carry no signature)",
+          'keys',
+        )
+      if (this.#isSharded)
+        invalidOption('sharded', "false with wireFormat 'graphql-yoga' (yoga uses classic pub/sub)", true)
+      this.#echoes = new EchoFilter()
+    }
+    const readyTimeoutMs = readNonNegativeInteger(
+      'readyTimeoutMs',
+      opts.readyTimeoutMs,
+      DEFAULT_READY_TIMEOUT_MS,
+    )
     this.#serializer = readSerializer(opts.serializer)
     this.#limits = readLimits(opts.limits)
     this.#offlineQueueSize = readNonNegativeInteger(
@@ -214,6 +289,31 @@ class RedisTarget<TEvent extends TypedEvent>
       invalidOption('nodeId', 'a non-empty string', opts.nodeId)
     }
     this.nodeId = opts.nodeId ?? createNodeId()
+    this.#ownsClients = opts.url !== undefined || opts.redisOptions !== undefined
+    if (this.#ownsClients) {
+      for (const name of ['publishClient', 'subscribeClient'] as const) {
+        if (opts[name] !== undefined)
+          invalidOption(
+            name,
+            'unset when url or redisOptions is given (the target makes its own)',
+            opts[name],
+          )
+      }
+    }
+    // Last, once every option is known good: connections made here must not be left open by a throw.
+    const [publisher, subscriber] = this.#ownsClients
+      ? createOwnClients(opts.url, opts.redisOptions)
+      : [readClient('publishClient', opts.publishClient), readClient('subscribeClient', opts.subscribeClient)]
+    this.#publisher = publisher
+    this.#subscriber = subscriber
+    if (this.#publisher === this.#subscriber) {
+      invalidOption(
+        'subscribeClient',
+        'a different client than publishClient (a subscribed connection can run nothing else)',
+        'the same client',
+      )
+    }
+    this.#isSubscriberReady = this.#subscriber.status === 'ready'
     this.#closing = new Promise<never>((_resolve, reject) => {
       this.#rejectClosing = reject
     })
@@ -222,9 +322,7 @@ class RedisTarget<TEvent extends TypedEvent>
     const hooks: LinkHooks = {
       lost: () => this.#lost(),
       changed: () => this.#changed(),
-      error: (error) => {
-        if (!this.isClosed) this.reportError(error)
-      },
+      error: (error) => this.#connectionFailed(error),
       retrying: (_attempt, delayMs) => {
         if (this.isClosed || this.#disconnectedAt === undefined) return
         this.#reportStatus({ type: 'reconnecting', attempt: ++this.#reconnectAttempt, delayMs })
@@ -273,17 +371,18 @@ class RedisTarget<TEvent extends TypedEvent>
       })
     }
     for (const client of new Set([this.#publisher, this.#subscriber])) {
-      this.#listen(client, 'error', (error: Error) => {
-        if (this.isClosed) return
-        this.reportError(new EventwireError('ERR_CONNECTION', `redis: ${error.message}`, { cause: error }))
-      })
+      // ioredis emits an error for every failed attempt; each cause is reported once until connected.
+      this.#listen(client, 'error', (error: Error) =>
+        this.#connectionFailed(
+          new EventwireError('ERR_CONNECTION', `redis: ${error.message}`, { cause: error }),
+        ),
+      )
       if (!isCluster(client)) continue
-      this.#listen(client, 'node error', (error: Error, key: string) => {
-        if (this.isClosed) return
-        this.reportError(
+      this.#listen(client, 'node error', (error: Error, key: string) =>
+        this.#connectionFailed(
           new EventwireError('ERR_CONNECTION', `redis ${key}: ${error.message}`, { cause: error }),
-        )
-      })
+        ),
+      )
       // A Cluster that gave up makes a waiting flush fail instead of waiting for ever.
       this.#listen(client, 'end', () => this.#changed())
     }
@@ -293,19 +392,37 @@ class RedisTarget<TEvent extends TypedEvent>
     for (const client of new Set([this.#publisher, this.#subscriber])) {
       if (client.status === 'wait') {
         client.connect().catch((cause: unknown) => {
-          if (!this.isClosed)
-            this.reportError(new EventwireError('ERR_CONNECTION', 'redis: could not connect', { cause }))
+          const why = cause instanceof Error ? `: ${cause.message}` : ''
+          this.#connectionFailed(
+            new EventwireError('ERR_CONNECTION', `redis: could not connect${why}`, { cause }),
+          )
         })
       }
     }
-    this.ready = Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)]).then(async () => {
-      // On a Cluster, every master's connection is made and usable before the first event goes out.
-      while (!this.isClosed && !this.#isHealthy()) await this.#unlessClosed(this.#nextChange())
-      await this.flush()
-      if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
-      this.#reportStatus({ type: 'connected' })
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = { resolve, reject }
     })
+    // `ready` may never be awaited; its rejection must not become an unhandled rejection.
     this.ready.catch(() => {})
+    Promise.all([whenReady(this.#publisher), whenReady(this.#subscriber)])
+      .then(async () => {
+        // On a Cluster, every master's connection is made and usable before the first event goes out.
+        while (!this.isClosed && !this.#isHealthy()) await this.#unlessClosed(this.#nextChange())
+        await this.flush()
+        if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
+        this.#reportedFailures.clear()
+        this.#lastFailure = undefined
+        this.#reportStatus({ type: 'connected' })
+      })
+      .then(
+        () => this.#settleReadyWith(undefined),
+        (error: EventwireError) => this.#settleReadyWith(error),
+      )
+    if (readyTimeoutMs > 0 && this.#settleReady !== undefined) {
+      this.#readyTimer = setTimeout(() => this.#readyTimedOut(readyTimeoutMs), readyTimeoutMs)
+      // The timer alone never keeps a process alive.
+      ;(this.#readyTimer as { unref?: () => void }).unref?.()
+    }
   }
 
   /** Delivers to local listeners synchronously and publishes to every other node through Redis. */
@@ -315,6 +432,11 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#stats.dispatched++
     // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
     const type = this.eventType(event.type)
+    if (this.#echoes !== undefined) {
+      this.#enqueue(this.#prefix + type, encodeYogaMessage(type, event.detail, this.#serializer))
+      this.#stats.delivered += this.registry.deliver(event)
+      return !event.defaultPrevented
+    }
     // At least the clock in µs: a forged number ahead of it is overtaken within SEQUENCE_WINDOW.
     const seq = Math.max(this.#sequence + 1, nowMicros())
     this.#enqueue(
@@ -389,10 +511,18 @@ class RedisTarget<TEvent extends TypedEvent>
     }
     const channels = this.registry.types().map((type) => this.#prefix + type)
     this.registry.clear()
+    this.#pacer.clear()
+    this.#echoes?.clear()
+    this.#settleReadyWith(new EventwireError('ERR_CLOSED', 'the target closed before it was ready'))
     this.#publishLinks?.close()
     // The target's own connections to a Cluster's masters go with it.
     this.#subscribeLinks?.close()
-    if (this.#subscribeLinks === undefined && channels.length > 0 && this.#subscriber.status === 'ready') {
+    if (
+      !this.#ownsClients &&
+      this.#subscribeLinks === undefined &&
+      channels.length > 0 &&
+      this.#subscriber.status === 'ready'
+    ) {
       // Leave the caller's subscribe client as we found it.
       await (this.#isSharded
         ? this.#subscriber.sunsubscribe(...channels)
@@ -400,6 +530,14 @@ class RedisTarget<TEvent extends TypedEvent>
       ).catch(() => {})
     }
     for (const [client, event, listener] of this.#clientListeners.splice(0)) client.off(event, listener)
+    if (this.#ownsClients) {
+      // Made here, so closed here: every publish has been answered above, and nothing else uses them.
+      // Without a listener, an error a closing client still emits would be printed as unhandled.
+      for (const client of [this.#publisher, this.#subscriber]) {
+        client.on('error', () => {})
+        client.disconnect()
+      }
+    }
     this.#progress?.resolve()
     this.#reportStatus({ type: 'closed' })
   }
@@ -485,6 +623,11 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 
   #send(via: RedisClient, channel: string, frames: string[]): void {
+    if (this.#echoes !== undefined) {
+      // Yoga's format has no batch: one message per event.
+      for (const frame of frames) this.#publish(via, channel, [frame])
+      return
+    }
     let start = 0
     while (start < frames.length) {
       let end = start
@@ -537,6 +680,8 @@ class RedisTarget<TEvent extends TypedEvent>
     const events = frames.length
     const batch = events === 1 ? frames[0]! : encodeBatch(frames)
     const message = this.#auth === undefined ? batch : this.#auth.sign(batch)
+    // Redis will echo it to us if we listen: remember it, to tell the echo from another node's message.
+    if (this.#echoes !== undefined && this.#isListening(channel)) this.#echoes.expect(channel, message)
     const publishing = this.#isSharded ? via.spublish(channel, message) : via.publish(channel, message)
     const links = this.#publishLinks
     if (links !== undefined) {
@@ -621,11 +766,21 @@ class RedisTarget<TEvent extends TypedEvent>
     )
   }
 
+  /** True when this node's subscription to `channel` is in place, so Redis echoes what we publish there. */
+  #isListening(channel: string): boolean {
+    const isSubscribed = this.#subscribeLinks?.isHealthy() ?? this.#isSubscriberReady
+    return isSubscribed && this.registry.has(channel.slice(this.#prefix.length))
+  }
+
   #receive(channel: string, message: string): void {
     if (this.isClosed || !channel.startsWith(this.#prefix)) return
     const type = channel.slice(this.#prefix.length)
     // A message may still arrive for a type we just left, or for a channel of someone sharing the client.
     if (!this.registry.has(type)) return
+    if (this.#echoes !== undefined) {
+      this.#receiveYoga(channel, type, message)
+      return
+    }
     let frames = message
     if (this.#auth !== undefined) {
       const verified = this.#auth.verify(message)
@@ -651,8 +806,19 @@ class RedisTarget<TEvent extends TypedEvent>
       )
       return
     }
-    for (const frame of result.frames) {
+    // Delivered now, as many as this task's slice has room for; the rest follow in later tasks.
+    const received = result.frames
+    const now = this.#pacer.admit(received.length)
+    if (now > 0) this.#acceptFrames(received, type, 0, now)
+    this.#pacer.push(received, type, now, received.length)
+  }
+
+  /** Checks and delivers frames `from` to `to` of a message received on the channel of `type`. */
+  #acceptFrames(frames: readonly Frame[], type: string, from: number, to: number): void {
+    for (let index = from; index < to; index++) {
+      const frame = frames[index]!
       if (frame.kind !== 'event' || frame.type !== type) {
+        const channel = this.#prefix + type
         this.#stats.dropped++
         this.reportError(
           new EventwireError(
@@ -681,6 +847,39 @@ class RedisTarget<TEvent extends TypedEvent>
         withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops, frame.id),
       )
     }
+  }
+
+  /** A message in yoga's format: the detail alone, `''` for none. Our own, echoed by Redis, is skipped. */
+  #receiveYoga(channel: string, type: string, message: string): void {
+    if (this.#echoes!.isEcho(channel, message)) return
+    if (message.length > this.#limits.maxFrameBytes) {
+      this.#stats.dropped++
+      this.reportError(
+        new EventwireError(
+          'ERR_FRAME_TOO_LARGE',
+          `on "${channel}": message of ${message.length} bytes exceeds maxFrameBytes (${this.#limits.maxFrameBytes})`,
+          { eventType: type },
+        ),
+      )
+      return
+    }
+    let detail: unknown
+    try {
+      detail = message === '' ? null : this.#serializer.parse(message)
+    } catch (cause) {
+      this.#stats.dropped++
+      this.reportError(
+        new EventwireError('ERR_SERIALIZE', `on "${channel}": the message cannot be parsed`, {
+          cause,
+          eventType: type,
+        }),
+      )
+      return
+    }
+    this.#stats.received++
+    const event = new CustomEvent(type, { detail })
+    if (this.#pacer.admit(1) === 1) this.#stats.delivered += this.registry.deliver(event)
+    else this.#pacer.push(event, type, 0, 1)
   }
 
   /**
@@ -732,7 +931,44 @@ class RedisTarget<TEvent extends TypedEvent>
 
   // --- connection lifecycle ---
 
+  /** Resolves `ready`, or rejects it with `error`, once; later calls do nothing. */
+  #settleReadyWith(error: EventwireError | undefined): void {
+    const settle = this.#settleReady
+    if (settle === undefined) return
+    this.#settleReady = undefined
+    if (this.#readyTimer !== undefined) clearTimeout(this.#readyTimer)
+    this.#readyTimer = undefined
+    if (error === undefined) settle.resolve()
+    else settle.reject(error)
+  }
+
+  /** `ready` has waited `readyTimeoutMs`: reject it, naming what went wrong, and keep trying. */
+  #readyTimedOut(timeoutMs: number): void {
+    this.#readyTimer = undefined
+    if (this.#settleReady === undefined || this.isClosed) return
+    const last = this.#lastFailure === undefined ? '' : `: ${this.#lastFailure}`
+    const error = new EventwireError('ERR_TIMEOUT', `redis: not connected within ${timeoutMs} ms${last}`)
+    this.#settleReadyWith(error)
+    this.reportError(error)
+  }
+
+  /**
+   * Reports a connection failure once per cause until the target is connected again: a retry loop against
+   * a server that is down is one report, not one per attempt.
+   */
+  #connectionFailed(error: EventwireError): void {
+    if (this.isClosed) return
+    const failure = `${error.code}: ${error.message}`
+    this.#lastFailure = failure
+    if (this.#reportedFailures.has(failure)) return
+    if (this.#reportedFailures.size >= MAX_REMEMBERED_FAILURES) this.#reportedFailures.clear()
+    this.#reportedFailures.add(failure)
+    this.reportError(error)
+  }
+
   #lost(): void {
+    // What was published meanwhile may never be echoed.
+    this.#echoes?.clear()
     if (this.isClosed || this.#disconnectedAt !== undefined) return
     this.#disconnectedAt = Date.now()
     this.#reportStatus({ type: 'disconnected' })
@@ -806,6 +1042,8 @@ class RedisTarget<TEvent extends TypedEvent>
         this.#disconnectedAt = undefined
         this.#reconnectAttempt = 0
         this.#stats.reconnects++
+        this.#reportedFailures.clear()
+        this.#lastFailure = undefined
         this.#reportStatus({ type: 'connected' })
         this.#reportStatus({ type: 'gap', since, until: Date.now() })
       },
@@ -863,7 +1101,7 @@ function readClient(name: string, client: unknown): RedisClient {
     typeof candidate.subscribe !== 'function' ||
     typeof candidate.on !== 'function'
   ) {
-    invalidOption(name, 'an ioredis Redis or Cluster client', client)
+    invalidOption(name, 'an ioredis Redis or Cluster client (or give url or redisOptions instead)', client)
   }
   return client as RedisClient
 }

@@ -183,9 +183,11 @@ let loadedWs: Promise<WebSocketConstructor> | undefined
 async function platformWebSocket(): Promise<WebSocketConstructor> {
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
   if (global !== undefined) return global
-  // A computed specifier keeps browser bundlers from trying to bundle `ws`.
+  // Only Node 20 gets here, never a browser: bundlers must leave this import alone. A computed specifier
+  // keeps esbuild and Rollup from resolving `ws`; the comments tell webpack (which would warn "Critical
+  // dependency: the request of a dependency is an expression") and Vite not to analyze it.
   const specifier = 'ws'
-  loadedWs ??= import(specifier).then(
+  loadedWs ??= import(/* webpackIgnore: true */ /* @vite-ignore */ specifier).then(
     (module: { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor }) => {
       const found = module.WebSocket ?? module.default
       if (found === undefined)

@@ -4,9 +4,14 @@
  * (`accept`).
  * @module
  */
-export type { HubConnectionInfo, WhenSubscribedOptions } from '../core/hub.js'
+export type { AuthorizeRequest, HubConnectionInfo, WhenSubscribedOptions } from '../core/hub.js'
 export type { Attachment, AttachOptions } from './node.js'
 export type {
+  HonoContextLike,
+  HonoMiddleware,
+  HonoUpgradeWebSocket,
+  HonoWebSocketEvents,
+  HonoWebSocketLike,
   WebSocketServerEventTarget,
   WebSocketServerEventTargetOptions,
 } from './websocket-server-event-target.js'

@@ -20,7 +20,9 @@ export interface Attachment {
  * an unauthenticated (401) or forbidden (403) client gets a socket closed at once with 4401 or 4403,
  * which browsers can read (they cannot read the status of a refused upgrade).
  */
-export type Admission = { ok: true; principal: unknown } | { ok: false; status: 400 | 401 | 403 }
+export type Admission<TPrincipal = unknown> =
+  | { ok: true; principal: TPrincipal }
+  | { ok: false; status: 400 | 401 | 403 }
 
 /** The close code that tells a client why it was refused. */
 export function refusalCloseCode(status: 401 | 403): number {

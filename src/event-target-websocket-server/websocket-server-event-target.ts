@@ -1,6 +1,4 @@
 import type { IncomingMessage, Server } from 'node:http'
-import type { Context, MiddlewareHandler } from 'hono'
-import type { UpgradeWebSocket, WSContext } from 'hono/ws'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import {
   Hub,
@@ -30,14 +28,23 @@ import {
   wireWsSocket,
 } from './socket.js'
 
-export interface WebSocketServerEventTargetOptions extends Omit<HubOptions, 'codec' | 'limits' | 'nodeId'> {
+/**
+ * Options of the WebSocket hub. `TPrincipal` is what `authenticate` admits a client with, and what
+ * `authorize`, `onConnection` and `onDisconnection` see; TypeScript infers it from `authenticate` when
+ * the call gives no type arguments (write `authenticate` before the callbacks that use the principal:
+ * TypeScript reads an object's functions in order).
+ */
+export interface WebSocketServerEventTargetOptions<TPrincipal = unknown>
+  extends Omit<HubOptions<string, TPrincipal>, 'codec' | 'limits' | 'nodeId'> {
   /**
    * Runs at the upgrade. Return the principal (any value but `null`, `undefined` and `false`, handed to
    * `authorize` and `onConnection`). Returning `null`, `undefined` or `false`, or throwing, refuses the
    * client: its socket is closed at once with 4401, which browsers and Node clients alike can read.
    * @default everyone admitted, principal `undefined`
    */
-  authenticate?: (request: Request) => unknown
+  authenticate?: (
+    request: Request,
+  ) => TPrincipal | null | undefined | false | Promise<TPrincipal | null | undefined | false>
   /**
    * Browser origins allowed to connect. A request whose `Origin` header is not listed is refused: its
    * socket is closed at once with 4403, before any frame is read. Requests without an `Origin`
@@ -56,8 +63,54 @@ export interface WebSocketServerEventTargetOptions extends Omit<HubOptions, 'cod
   nodeId?: string
 }
 
-/** The hub: a target of its own plus the ways spokes get in. */
-export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEvent>
+/**
+ * The slice of a Hono `Context` the hub reads. The Hono types are not imported (here and below), so that
+ * these declarations compile without `hono` installed: a hub served by `attach()` needs only `ws`.
+ */
+export interface HonoContextLike {
+  readonly req: { readonly raw: Request }
+}
+
+/** The slice of Hono's `WSContext` (the socket handed to the event handlers) the hub uses. */
+export interface HonoWebSocketLike {
+  readonly readyState: number
+  /** The runtime's own socket, read for its `bufferedAmount`. */
+  readonly raw?: unknown
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+
+/** The event handlers the hub hands to Hono's `upgradeWebSocket`. */
+export interface HonoWebSocketEvents {
+  onOpen?: (event: unknown, ws: HonoWebSocketLike) => void
+  onMessage?: (event: { readonly data: unknown }, ws: HonoWebSocketLike) => void
+  onClose?: (event: { readonly code: number; readonly reason: string }, ws: HonoWebSocketLike) => void
+  onError?: (event: unknown, ws: HonoWebSocketLike) => void
+}
+
+/**
+ * Hono's `upgradeWebSocket` of a runtime (`@hono/node-server`, `hono/bun`, `hono/deno`), in the form the
+ * hub calls it: `upgradeWebSocket(context, events)`. Declared as a method so that its parameters compare
+ * both ways, which lets Hono's `Context` stand for `HonoContextLike`.
+ */
+export type HonoUpgradeWebSocket = {
+  upgradeWebSocket(
+    context: HonoContextLike,
+    events: HonoWebSocketEvents,
+  ): Response | undefined | Promise<Response | undefined>
+}['upgradeWebSocket']
+
+/** The route handler `upgrade()` returns, for `app.get(path, handler)`. */
+export type HonoMiddleware = (
+  context: HonoContextLike,
+  next: () => Promise<void>,
+) => Promise<Response | undefined>
+
+/**
+ * The hub: a target of its own plus the ways spokes get in. `TPrincipal` is the type of the principals
+ * (see `WebSocketServerEventTargetOptions`).
+ */
+export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEvent, TPrincipal = unknown>
   extends NetworkEventTarget<TEvent> {
   readonly nodeId: string
   /** Serves spokes on a plain Node `http.Server` (upgrades on `path`), with the `ws` package. */
@@ -66,9 +119,12 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
    * A Hono handler for the WebSocket route: `app.get('/ws', hub.upgrade(upgradeWebSocket))`, with the
    * `upgradeWebSocket` of your runtime (`@hono/node-server`, `hono/bun`, `hono/deno`).
    */
-  upgrade(upgradeWebSocket: UpgradeWebSocket<unknown>): MiddlewareHandler
-  /** Takes over an already upgraded socket (`ws` or web-standard `WebSocket`) from your own framework. */
-  acceptSocket(socket: unknown, options?: { principal?: unknown }): HubConnectionInfo
+  upgrade(upgradeWebSocket: HonoUpgradeWebSocket): HonoMiddleware
+  /**
+   * Takes over an already upgraded socket (`ws` or web-standard `WebSocket`) from your own framework;
+   * `authenticate` does not run, so give the principal here.
+   */
+  acceptSocket(socket: unknown, options?: { principal?: TPrincipal }): HubConnectionInfo<TPrincipal>
   /** One spoke as a target: dispatch to it alone, hear what it publishes. @see Hub.connectionTarget */
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
   /** The types some spoke currently subscribes to. */
@@ -85,22 +141,28 @@ const DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024
 /** Spokes ping every 15 s by default: three missed pings close the socket. */
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000
 
-export function createWebSocketServerEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options?: WebSocketServerEventTargetOptions,
-): WebSocketServerEventTarget<TEvent> {
-  return new WebSocketHub<TEvent>(options)
+/**
+ * Creates a WebSocket hub. The principal type is inferred from `authenticate` when no type arguments are
+ * given; with the event type given, give the principal type too (`<AppEvent, User>`), since TypeScript
+ * infers none of the type arguments once one is written.
+ */
+export function createWebSocketServerEventTarget<
+  TEvent extends TypedEvent = TypedEvent,
+  TPrincipal = unknown,
+>(options?: WebSocketServerEventTargetOptions<TPrincipal>): WebSocketServerEventTarget<TEvent, TPrincipal> {
+  return new WebSocketHub<TEvent, TPrincipal>(options)
 }
 
-class WebSocketHub<TEvent extends TypedEvent>
-  extends Hub<TEvent>
-  implements WebSocketServerEventTarget<TEvent>
+class WebSocketHub<TEvent extends TypedEvent, TPrincipal>
+  extends Hub<TEvent, string, TPrincipal>
+  implements WebSocketServerEventTarget<TEvent, TPrincipal>
 {
-  readonly #authenticate: ((request: Request) => unknown) | undefined
+  readonly #authenticate: WebSocketServerEventTargetOptions<TPrincipal>['authenticate']
   readonly #allowedOrigins: ReadonlySet<string> | undefined
   readonly #maxPayload: number
   readonly #attachments = new Set<Attachment>()
 
-  constructor(options?: WebSocketServerEventTargetOptions) {
+  constructor(options?: WebSocketServerEventTargetOptions<TPrincipal>) {
     const opts = readOptionsObject(options, 'createWebSocketServerEventTarget')
     const maxPayload = readPositiveInteger('maxPayload', opts.maxPayload, DEFAULT_MAX_PAYLOAD)
     super({
@@ -122,7 +184,8 @@ class WebSocketHub<TEvent extends TypedEvent>
     const attachment = attachToServer(server, options ?? {}, {
       maxPayload: socketMaxPayload(this.#maxPayload),
       admit: (request) => this.#admit(toRequest(request)),
-      accept: (socket, principal) => this.#acceptWs(socket, principal),
+      // The principal is what `#admit` returned for this upgrade.
+      accept: (socket, principal) => this.#acceptWs(socket, principal as TPrincipal),
       onError: (error) => this.report(error),
     })
     this.#attachments.add(attachment)
@@ -134,12 +197,12 @@ class WebSocketHub<TEvent extends TypedEvent>
     }
   }
 
-  upgrade(upgradeWebSocket: UpgradeWebSocket<unknown>): MiddlewareHandler {
-    return async (context: Context) => {
+  upgrade(upgradeWebSocket: HonoUpgradeWebSocket): HonoMiddleware {
+    return async (context) => {
       const admission = await this.#admit(context.req.raw)
       if (!admission.ok) {
         const { status } = admission
-        if (status === 400) return context.text(STATUS_TEXT[status], status)
+        if (status === 400) return new Response(STATUS_TEXT[status], { status })
         return upgradeWebSocket(context, {
           onOpen: (_event, ws) => closeWebSocket(ws, refusalCloseCode(status), STATUS_TEXT[status]),
         })
@@ -160,7 +223,7 @@ class WebSocketHub<TEvent extends TypedEvent>
     }
   }
 
-  acceptSocket(socket: unknown, options: { principal?: unknown } = {}): HubConnectionInfo {
+  acceptSocket(socket: unknown, options: { principal?: TPrincipal } = {}): HubConnectionInfo<TPrincipal> {
     if (isWsSocket(socket)) return this.#acceptWs(socket, options.principal)
     if (isWebSocket(socket)) {
       const connection = this.accept(socketLink(socket), options)
@@ -176,19 +239,23 @@ class WebSocketHub<TEvent extends TypedEvent>
     await super.close()
   }
 
-  #acceptWs(socket: Parameters<typeof wireWsSocket>[0], principal: unknown): HubConnectionInfo {
+  #acceptWs(
+    socket: Parameters<typeof wireWsSocket>[0],
+    principal: TPrincipal | undefined,
+  ): HubConnectionInfo<TPrincipal> {
     const connection = this.accept(socketLink(socket), { principal })
     wireWsSocket(socket, connection)
     return connection.info
   }
 
-  async #admit(request: Request | undefined): Promise<Admission> {
+  async #admit(request: Request | undefined): Promise<Admission<TPrincipal>> {
     if (request === undefined) return { ok: false, status: 400 }
     const origin = request.headers.get('origin')
     if (origin !== null && this.#allowedOrigins !== undefined && !this.#allowedOrigins.has(origin)) {
       return { ok: false, status: 403 }
     }
-    if (this.#authenticate === undefined) return { ok: true, principal: undefined }
+    // Without `authenticate`, `TPrincipal` is `unknown` unless the caller typed it: every client is admitted.
+    if (this.#authenticate === undefined) return { ok: true, principal: undefined as TPrincipal }
     try {
       const principal = await this.#authenticate(request)
       // `users.get(token)` for an unknown token is undefined: that is a refusal, not an anonymous user.
@@ -203,7 +270,7 @@ class WebSocketHub<TEvent extends TypedEvent>
 }
 
 /** Hono's `WSContext` has no `bufferedAmount`: read it from the runtime's socket (`raw`). */
-function wsContextLink(ws: WSContext<unknown>) {
+function wsContextLink(ws: HonoWebSocketLike) {
   const raw = ws.raw as { bufferedAmount?: number; getBufferedAmount?: () => number } | undefined
   return {
     send: (data: string) => {

@@ -49,7 +49,9 @@ export interface WorkerEventTarget<TEvent extends TypedEvent = TypedEvent>
  * @see https://developer.mozilla.org/docs/Web/API/Worker
  */
 export function createWorkerEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  endpoint: WorkerEndpoint | BroadcastChannel,
+  // A `BroadcastChannel` is a `WebWorkerEndpoint` too; it is told apart at run time. Naming its class
+  // here would make these types need the DOM lib (Node's types declare no global `BroadcastChannel` type).
+  endpoint: WorkerEndpoint,
   options?: WorkerEventTargetOptions,
 ): WorkerEventTarget<TEvent> {
   const opts = readWorkerOptions(options, 'createWorkerEventTarget')

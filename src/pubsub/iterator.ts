@@ -4,7 +4,8 @@ import { reportUnhandled } from '../core/report.js'
 /**
  * What `subscribe()` and every operator return: an async iterator that is its own iterable, with
  * `return()` and `throw()` always present so a consumer can stop it at any time, even while a `next()`
- * is pending. Assignable to `AsyncIterableIterator<T>` and usable in `for await`.
+ * is pending. Assignable to `AsyncIterableIterator<T>` and to yoga's `Repeater` type, usable in
+ * `for await`, and disposable (`await using`, `using`): disposing ends it like `return()`.
  */
 export interface PubSubIterator<T> extends AsyncIterator<T, undefined, unknown> {
   /** Resolves with the next value, or `{ done: true }` once the iterator has ended. */
@@ -17,7 +18,29 @@ export interface PubSubIterator<T> extends AsyncIterator<T, undefined, unknown> 
   /** Ends the iterator like `return()`, then rejects with `error`. */
   throw(error?: unknown): Promise<IteratorResult<T, undefined>>
   [Symbol.asyncIterator](): PubSubIterator<T>
+  /** Ends the iterator like `return()`: `await using updates = pubSub.subscribe('user:updated')`. */
+  [Symbol.asyncDispose](): Promise<IteratorResult<T, undefined>>
+  /** Ends the iterator like `return()`, synchronously: `using updates = pubSub.subscribe(...)`. */
+  [Symbol.dispose](): void
 }
+
+declare global {
+  // As lib.esnext.disposable and @types/node declare them, for projects that have neither (a page with
+  // the ES2022 and DOM libs): the disposal members of `PubSubIterator` are named by these symbols.
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol
+    readonly dispose: unique symbol
+  }
+}
+
+/**
+ * `Symbol.asyncDispose` and `Symbol.dispose`, or where the runtime has none yet, the registered symbols
+ * that polyfills and compilers' `using` helpers look for.
+ */
+export const asyncDisposeSymbol: typeof Symbol.asyncDispose =
+  Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
+export const disposeSymbol: typeof Symbol.dispose =
+  Symbol.dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose)
 
 /** A fresh `{ done: true }` result; fresh because a consumer may keep or mutate what it receives. */
 export function doneResult<T>(): IteratorResult<T, undefined> {

@@ -1,5 +1,11 @@
 import { EventwireError } from '../core/errors.js'
-import { doneResult, type PubSubIterator, reportUncaught } from './iterator.js'
+import {
+  asyncDisposeSymbol,
+  disposeSymbol,
+  doneResult,
+  type PubSubIterator,
+  reportUncaught,
+} from './iterator.js'
 
 /**
  * What a subscription does when a value arrives and its buffer already holds `size` values:
@@ -114,6 +120,14 @@ export class SubscriptionBuffer<T> implements PubSubIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this
+  }
+
+  [asyncDisposeSymbol](): Promise<IteratorResult<T, undefined>> {
+    return this.return()
+  }
+
+  [disposeSymbol](): void {
+    this.#end()
   }
 
   #push(value: T): void {

@@ -7,12 +7,15 @@ import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import {
   createEvent,
   createMemoryConnector,
+  type EventwireError,
   Hub,
   Spoke,
   type TypedEvent,
   type TypedEventTarget,
 } from '../../src/index.js'
+import { waitFor } from '../../src/testing/index.js'
 import { RedisServer } from '../support/redis-server.js'
+import { client, startHub } from '../support/websocket.js'
 
 type Tick = TypedEvent<'tick', number>
 
@@ -88,6 +91,45 @@ describe("yoga's createPubSub over eventwire targets", () => {
   })
 })
 
+/** More than the 1024 values one Repeater holds pending: what a burst must not lose. */
+const BURST = 10_000
+
+/**
+ * Publishes BURST values in one synchronous tick on `from` and checks that a subscriber of yoga's own
+ * `createPubSub` on `to` reads every one, in order. `listening` resolves once the subscription is known
+ * where the events are published.
+ */
+async function expectBurstDelivered(
+  from: TypedEventTarget<TypedEvent>,
+  to: TypedEventTarget<TypedEvent>,
+  listening: () => Promise<void>,
+  errors: EventwireError[],
+): Promise<void> {
+  const publisher = createYogaPubSub<{ tick: [number] }>({ eventTarget: from })
+  const subscriber = createYogaPubSub<{ tick: [number] }>({ eventTarget: to })
+  const got: number[] = []
+  const iterator = subscriber.subscribe('tick')
+  // yoga adds its listener on the first next(), which the loop calls at once.
+  const reading = (async () => {
+    for await (const value of iterator) {
+      got.push(value)
+      if (got.length === BURST) break
+    }
+  })()
+  await listening()
+  for (let n = 0; n < BURST; n++) publisher.publish('tick', n)
+  // A lost value shows as a listener error (yoga's RepeaterOverflowError): stop waiting then.
+  await waitFor(() => got.length === BURST || errors.length > 0, {
+    timeoutMs: 20_000,
+    message: `${BURST} values read (got ${got.length})`,
+  })
+  // Ends the loop if it still waits for values that will not come.
+  await iterator.return()
+  await reading
+  expect(errors.map((error) => `${error.code}: ${error.message}`)).toEqual([])
+  expect(got).toEqual(Array.from({ length: BURST }, (_, n) => n))
+}
+
 describe("yoga's createPubSub over the Redis target", () => {
   let server: RedisServer | undefined
   afterAll(async () => {
@@ -112,6 +154,52 @@ describe("yoga's createPubSub over the Redis target", () => {
     } finally {
       await Promise.all([a.close(), b.close()])
       for (const client of clients) client.disconnect()
+    }
+  })
+
+  it(`reads ${BURST} values published in one tick, all and in order`, async () => {
+    server ??= await RedisServer.start()
+    const errors: EventwireError[] = []
+    const onError = (error: EventwireError) => errors.push(error)
+    const a = createRedisEventTarget({ url: server.url, prefix: 'burst:', onError })
+    const b = createRedisEventTarget({ url: server.url, prefix: 'burst:', onError })
+    try {
+      await Promise.all([a.ready, b.ready])
+      await expectBurstDelivered(a, b, () => b.flush(), errors)
+      expect(b.stats().dropped).toBe(0)
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+})
+
+describe("yoga's createPubSub over the WebSocket hub", () => {
+  it(`reads ${BURST} values one spoke published in one tick on another spoke, all and in order`, async () => {
+    const errors: EventwireError[] = []
+    const onError = (error: EventwireError) => errors.push(error)
+    const running = await startHub({ onError })
+    const a = client(running.url, { onError })
+    const b = client(running.url, { onError })
+    try {
+      await Promise.all([a.ready, b.ready])
+      await expectBurstDelivered(a, b, () => b.flush(), errors)
+    } finally {
+      await Promise.all([a.close(), b.close()])
+      await running.close()
+    }
+  })
+
+  it(`reads ${BURST} values a spoke published in one tick on the hub itself, all and in order`, async () => {
+    const errors: EventwireError[] = []
+    const onError = (error: EventwireError) => errors.push(error)
+    const running = await startHub({ onError })
+    const a = client(running.url, { onError })
+    try {
+      await a.ready
+      await expectBurstDelivered(a, running.hub, () => a.flush(), errors)
+    } finally {
+      await a.close()
+      await running.close()
     }
   })
 })

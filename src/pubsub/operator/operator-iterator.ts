@@ -1,4 +1,4 @@
-import { doneResult, type PubSubIterator } from '../iterator.js'
+import { asyncDisposeSymbol, disposeSymbol, doneResult, type PubSubIterator } from '../iterator.js'
 
 interface Waiter<T> {
   resolve(result: IteratorResult<T, undefined>): void
@@ -50,6 +50,14 @@ export abstract class OperatorIterator<T> implements PubSubIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this
+  }
+
+  [asyncDisposeSymbol](): Promise<IteratorResult<T, undefined>> {
+    return this.return()
+  }
+
+  [disposeSymbol](): void {
+    this.#finish()
   }
 
   /** Releases the sources now, while the output may still have values to give (`take` after its n-th). */

@@ -1,5 +1,6 @@
 import {
   createPubSub as createYogaPubSub,
+  type PubSub as YogaPubSub,
   filter as yogaFilter,
   pipe as yogaPipe,
 } from '@graphql-yoga/subscription'
@@ -14,6 +15,18 @@ type Topics = {
   user: [id: string | number, user: { name: string }]
   maybe: [value: string | undefined]
 }
+
+// Compile-time (checked by `npm run typecheck`): our pub/sub is a yoga `PubSub`, and our subscriptions and
+// operator outputs are yoga's `Repeater` type, disposal members included (@repeaterjs/repeater 3.1).
+const oursAsYoga: YogaPubSub<Topics> = createPubSub<Topics>()
+type YogaSubscription<K extends keyof Topics & string> = ReturnType<typeof oursAsYoga.subscribe<K>>
+const tickAsRepeater: YogaSubscription<'tick'> = createPubSub<Topics>().subscribe('tick')
+const pipedAsRepeater: YogaSubscription<'tick'> = pipe(
+  createPubSub<Topics>().subscribe('tick'),
+  map((n: number) => n + 1),
+)
+// What `using` and `await using` accept (like a Repeater, the async member resolves to an iterator result).
+const disposable = createPubSub<Topics>().subscribe('tick') satisfies Disposable
 
 describe('yoga compatibility', () => {
   it("yoga's own createPubSub delivers through our in-process target", async () => {
@@ -79,6 +92,38 @@ describe('yoga compatibility', () => {
     await b.return()
     await waitFor(() => target.stats().subscriptions === 0, { timeoutMs: 1_000 })
     expect(ours.stats().subscriptions).toBe(0)
+  })
+
+  it('disposes subscriptions and operator outputs like return(): the listener goes, a pending next() ends', async () => {
+    // The compile-time assignments above are real subscriptions: dispose them too.
+    for (const iterator of [tickAsRepeater, pipedAsRepeater, disposable])
+      await iterator[Symbol.asyncDispose]()
+    const target = createInProcessEventTarget()
+    const pubSub = createPubSub<Topics>({ eventTarget: target })
+    const viaAsync = pubSub.subscribe('tick')
+    const viaSync = pubSub.subscribe('tick')
+    const piped = pipe(
+      pubSub.subscribe('tick'),
+      map((n: number) => n * 2),
+    )
+    const pendingAsync = viaAsync.next()
+    const pendingPiped = piped.next()
+    expect(target.stats().subscriptions).toBe(1)
+    expect(pubSub.stats().subscriptions).toBe(3)
+    expect(await viaAsync[Symbol.asyncDispose]()).toEqual({ value: undefined, done: true })
+    expect(await pendingAsync).toEqual({ value: undefined, done: true })
+    expect(viaSync[Symbol.dispose]()).toBeUndefined()
+    await piped[Symbol.asyncDispose]()
+    expect(await pendingPiped).toEqual({ value: undefined, done: true })
+    expect(pubSub.stats().subscriptions).toBe(0)
+    expect(target.stats().subscriptions).toBe(0)
+    pubSub.publish('tick', 1)
+    expect(await viaSync.next()).toEqual({ value: undefined, done: true })
+    expect(await piped.next()).toEqual({ value: undefined, done: true })
+    // The same member names as yoga's Repeater, so code that disposes either works on both.
+    const repeater = createYogaPubSub<Topics>({ eventTarget: target }).subscribe('tick')
+    expect(typeof repeater[Symbol.asyncDispose]).toBe('function')
+    expect(typeof viaAsync[Symbol.asyncDispose]).toBe('function')
   })
 
   it('has the same subscribe/publish types as yoga', () => {
