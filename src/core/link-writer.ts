@@ -66,44 +66,42 @@ const CHUNK_FRAMES = 1_024
  */
 class Chunk {
   #frames: string[] | undefined = []
-  #text: string | undefined
-  /** Where each frame starts in the text; one more entry, for where the next one would start. */
-  readonly #offsets: number[] = [0]
-
-  get count(): number {
-    return this.#offsets.length - 1
-  }
+  #text = ''
+  /** Where each frame starts in the text, and where the next would (set when sealed). */
+  #offsets: number[] = []
+  count = 0
+  /** The last frame added, while the chunk is open. */
+  last: string | undefined
 
   get isOpen(): boolean {
     return this.#frames !== undefined
   }
 
-  /** The last frame added, while the chunk is open. */
-  get last(): string | undefined {
-    return this.#frames?.[this.#frames.length - 1]
-  }
-
   add(frame: string): number {
     this.#frames!.push(frame)
-    this.#offsets.push(this.#offsets[this.#offsets.length - 1]! + frame.length + 1)
-    return this.count - 1
-  }
-
-  /** Characters of frames [start, end) joined, commas between them. */
-  size(start: number, end: number): number {
-    return this.#offsets[end]! - this.#offsets[start]! - 1
+    this.last = frame
+    return this.count++
   }
 
   /** Frames [start, end) joined (sealing the chunk: it is one copy for every writer). */
   text(start: number, end: number): string {
-    if (this.#frames !== undefined) {
-      this.#text = this.#frames.length === 1 ? this.#frames[0]! : this.#frames.join(',')
+    const frames = this.#frames
+    if (frames !== undefined) {
+      // One pass for the offsets, here rather than on every add: most chunks are dropped unread.
+      const offsets = new Array<number>(frames.length + 1)
+      let at = 0
+      for (let i = 0; i < frames.length; i++) {
+        offsets[i] = at
+        at += frames[i]!.length + 1
+      }
+      offsets[frames.length] = at
+      this.#offsets = offsets
+      this.#text = frames.length === 1 ? frames[0]! : frames.join(',')
       this.#frames = undefined
+      this.last = undefined
     }
-    const text = this.#text!
-    return start === 0 && end === this.count
-      ? text
-      : text.slice(this.#offsets[start], this.#offsets[end]! - 1)
+    if (start === 0 && end === this.count) return this.#text
+    return this.#text.slice(this.#offsets[start], this.#offsets[end]! - 1)
   }
 }
 
@@ -113,11 +111,9 @@ class ChunkRange {
     readonly chunk: Chunk,
     readonly start: number,
     public end: number,
+    /** Characters of its frames joined, commas between them. */
+    public size: number,
   ) {}
-
-  get size(): number {
-    return this.chunk.size(this.start, this.end)
-  }
 }
 
 /**
@@ -137,7 +133,7 @@ export class SharedChunks {
     let chunk = this.#open
     let index: number
     // Another blocked writer has just added this very frame: the same event, sent to every listener.
-    if (chunk.isOpen && chunk.last === frame) {
+    if (chunk.last === frame) {
       index = chunk.count - 1
     } else {
       if (!chunk.isOpen || chunk.count >= CHUNK_FRAMES) {
@@ -149,9 +145,10 @@ export class SharedChunks {
     }
     if (last?.chunk === chunk && last.end === index) {
       last.end++
+      last.size += frame.length + 1
       return undefined
     }
-    return new ChunkRange(chunk, index, index + 1)
+    return new ChunkRange(chunk, index, index + 1, frame.length)
   }
 }
 /**
