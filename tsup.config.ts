@@ -16,9 +16,12 @@ export default defineConfig({
     'bridge/index': 'src/bridge/index.ts',
     'request-reply/index': 'src/request-reply/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'transport/index': 'src/transport/index.ts',
   },
   format: ['esm', 'cjs'],
-  dts: true,
+  // Members marked `@internal` (the Hub's hooks for its links, and the like) stay out of the published
+  // declarations: they are not part of the API.
+  dts: { compilerOptions: { stripInternal: true } },
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -13,13 +13,9 @@ import { createIrohHubEventTarget } from '../src/event-target-iroh-hub/index.js'
 import { createIrohSpokeEventTarget } from '../src/event-target-iroh-spoke/index.js'
 import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
 import { createWebSocketServerEventTarget } from '../src/event-target-websocket-server/index.js'
-import {
-  encodeLengthPrefixed,
-  LengthPrefixedDecoder,
-  type NetworkEventTarget,
-  type TypedEvent,
-} from '../src/index.js'
+import type { NetworkEventTarget, TypedEvent } from '../src/index.js'
 import { waitFor } from '../src/testing/index.js'
+import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../src/transport/index.js'
 import { alpnBytes, bindHubEndpoint, bindLoopbackEndpoint, loopbackAddr } from '../test/support/iroh.js'
 import { compare, interleavedLatency, pacedThroughput, type SendReceivePair } from './harness.js'
 

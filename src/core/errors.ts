@@ -71,6 +71,8 @@ export class EventwireError extends Error {
 
   /** True for an EventwireError of any copy of the package; a subclass checks its prototype as usual. */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class on the right of `instanceof`: this one, or a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: a subclass must not inherit the brand check
     if (this !== EventwireError) return Function.prototype[Symbol.hasInstance].call(this, value)
     return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
   }

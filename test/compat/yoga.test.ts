@@ -4,16 +4,9 @@ import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createInProcessEventTarget } from '../../src/event-target-in-process/index.js'
 import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
-import {
-  createEvent,
-  createMemoryConnector,
-  type EventwireError,
-  Hub,
-  Spoke,
-  type TypedEvent,
-  type TypedEventTarget,
-} from '../../src/index.js'
+import { createEvent, type EventwireError, type TypedEvent, type TypedEventTarget } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { createMemoryConnector, Hub, Spoke } from '../../src/transport/index.js'
 import { RedisServer } from '../support/redis-server.js'
 import { client, startHub } from '../support/websocket.js'
 

@@ -1,10 +1,11 @@
 import { bridge } from '../../src/bridge/index.js'
-import { createMemoryConnector, Hub, Spoke, type TypedEvent } from '../../src/index.js'
+import type { TypedEvent } from '../../src/index.js'
 import {
   type ConformanceTopology,
   describeConformance,
   type TopologyContext,
 } from '../../src/testing/index.js'
+import { createMemoryConnector, Hub, Spoke } from '../../src/transport/index.js'
 import { client, startHub } from '../support/websocket.js'
 
 // Graphs of bridges that contain cycles: a ring, a full mesh, two rings sharing a node. Every hub of a

@@ -1,11 +1,6 @@
-import {
-  type CloneFrame,
-  createCloneCodec,
-  createMemoryPair,
-  Spoke,
-  type TypedEvent,
-} from '../../src/index.js'
+import type { TypedEvent } from '../../src/index.js'
 import { describeConformance } from '../../src/testing/index.js'
+import { type CloneFrame, createCloneCodec, createMemoryPair, Spoke } from '../../src/transport/index.js'
 import { memoryHub } from '../support/memory-hub.js'
 
 // The core Hub and Spoke over in-memory links (one macrotask per hop): the hub/spoke logic proven before

@@ -12,8 +12,9 @@ import {
   type IrohSpokeEventTarget,
   type IrohSpokeEventTargetOptions,
 } from '../../src/event-target-iroh-spoke/index.js'
-import { type EventwireError, type EventwireStatus, encodeLengthPrefixed } from '../../src/index.js'
+import type { EventwireError, EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { encodeLengthPrefixed } from '../../src/transport/index.js'
 import { heapUsed, nextTask, numberedStream } from '../support/hostile.js'
 import { bindHubEndpoint, bindLoopbackEndpoint, loopbackAddr, openRawStream } from '../support/iroh.js'
 

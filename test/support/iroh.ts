@@ -10,8 +10,8 @@ import {
   SecretKey,
 } from '@number0/iroh'
 import { IROH_ALPN } from '../../src/event-target-iroh-hub/index.js'
-import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { encodeLengthPrefixed, LengthPrefixedDecoder } from '../../src/transport/index.js'
 
 const text = new TextEncoder()
 

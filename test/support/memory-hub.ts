@@ -1,5 +1,6 @@
-import { createMemoryConnector, type FrameCodec, Hub, Spoke, type TypedEvent } from '../../src/index.js'
+import type { TypedEvent } from '../../src/index.js'
 import type { ConformanceTopology, TopologyContext } from '../../src/testing/index.js'
+import { createMemoryConnector, type FrameCodec, Hub, Spoke } from '../../src/transport/index.js'
 
 const fast = { initialDelayMs: 10, maxDelayMs: 50 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { bridge } from '../../src/bridge/index.js'
 import { createInProcessEventTarget } from '../../src/event-target-in-process/index.js'
-import { createMemoryConnector, type EventwireError, eventHops, Hub, Spoke } from '../../src/index.js'
+import type { EventwireError } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
+import { createMemoryConnector, eventHops, Hub, Spoke } from '../../src/transport/index.js'
 
 describe('bridge', () => {
   it('forwards listed types both ways, each event once, never back across the bridge', () => {

@@ -244,6 +244,7 @@ describe('published types (dist/*.d.ts)', () => {
     if (!isBuilt(dist)) {
       dist = join(folder, 'dist')
       await run('npx', ['tsup', '--out-dir', dist], root)
+      await run(process.execPath, [join(root, 'scripts', 'mark-deprecated.mjs'), dist], root)
     }
   }, 180_000)
   afterAll(() => {
@@ -313,6 +314,82 @@ describe('published types (dist/*.d.ts)', () => {
       expect(text).toBe('')
     })
   }
+
+  it('keeps the root entry small: what moved is still there, marked deprecated with where it went', () => {
+    const [file] = project('root entry', {
+      installed: ['@types/node'],
+      lib: ['lib.es2022.d.ts'],
+      types: ['node'],
+      source: `
+        import * as root from 'eventwire'
+        import { Hub, createTextCodec, filter, createPubSub, EventwireError } from 'eventwire'
+        import { Hub as TransportHub } from 'eventwire/transport'
+        export { root, Hub, createTextCodec, filter, createPubSub, EventwireError, TransportHub }
+      `,
+    })
+    const dir = dirname(file!)
+    const options: ts.CompilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      lib: ['lib.es2022.d.ts'],
+      types: ['node'],
+      strict: true,
+      noEmit: true,
+    }
+    const service = ts.createLanguageService({
+      getScriptFileNames: () => [file!],
+      getScriptVersion: () => '1',
+      getScriptSnapshot: (name) =>
+        ts.sys.fileExists(name) ? ts.ScriptSnapshot.fromString(ts.sys.readFile(name)!) : undefined,
+      getCurrentDirectory: () => dir,
+      getCompilationSettings: () => options,
+      getDefaultLibFileName: ts.getDefaultLibFilePath,
+      fileExists: ts.sys.fileExists,
+      readFile: ts.sys.readFile,
+    })
+    // An editor strikes these through: 6385 is "'X' is deprecated".
+    const deprecatedUses = service
+      .getSuggestionDiagnostics(file!)
+      .filter((diagnostic) => diagnostic.code === 6385)
+      .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, ' '))
+    expect(new Set(deprecatedUses)).toEqual(
+      new Set(["'Hub' is deprecated.", "'createTextCodec' is deprecated.", "'filter' is deprecated."]),
+    )
+    expect(service.getSemanticDiagnostics(file!)).toEqual([])
+    // What the root entry offers without deprecation: about 30 names.
+    const checker = service.getProgram()!.getTypeChecker()
+    const entry = service
+      .getProgram()!
+      .getSourceFile(join(dir, 'node_modules', 'eventwire', 'dist', 'index.d.ts'))!
+    const exported = checker.getExportsOfModule(checker.getSymbolAtLocation(entry)!)
+    const current = exported.filter(
+      (symbol) =>
+        !symbol.declarations?.some((declaration) =>
+          ts.getJSDocTags(declaration).some((tag) => tag.tagName.text === 'deprecated'),
+        ),
+    )
+    expect(current.length).toBeLessThanOrEqual(32)
+    expect(current.map((symbol) => symbol.name)).toEqual(
+      expect.arrayContaining([
+        'EventwireError',
+        'createEvent',
+        'createPubSub',
+        'request',
+        'respond',
+        'TypedEvent',
+      ]),
+    )
+    expect(exported.length - current.length).toBeGreaterThan(80)
+  })
+
+  it('publishes no @internal member in any declaration file', () => {
+    const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((name) =>
+      /\.d\.c?ts$/.test(name),
+    )
+    expect(files.length).toBeGreaterThan(20)
+    for (const name of files) expect(readFileSync(join(dist, name), 'utf8'), name).not.toContain('@internal')
+  })
 
   it("keeps bundlers away from the WebSocket client's `ws` import", async () => {
     const file = join(dist, 'event-target-websocket-client', 'index.js')

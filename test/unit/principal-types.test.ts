@@ -4,7 +4,8 @@ import {
   createWebSocketServerEventTarget,
   type WebSocketServerEventTarget,
 } from '../../src/event-target-websocket-server/index.js'
-import { Hub, type HubConnectionInfo, type TypedEvent } from '../../src/index.js'
+import type { TypedEvent } from '../../src/index.js'
+import { Hub, type HubConnectionInfo } from '../../src/transport/index.js'
 
 /**
  * Compile-time checks (`npm run typecheck`): a hub's `authorize`, `onConnection` and `acceptSocket` see
