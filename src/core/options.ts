@@ -66,6 +66,32 @@ export function readLimits(value: Partial<FrameLimits> | undefined): FrameLimits
   }
 }
 
+/**
+ * `limits`, with a target's older names for the same limits folded in (`maxPayload` on the WebSocket hub
+ * and client, `maxFrameBytes` on iroh, `maxTypeLength` on the WebSocket hub; deprecated). Giving an old
+ * name and `limits` a different value for the same limit is refused: which one was meant is unclear.
+ */
+export function readLimitsWithOldNames(
+  limits: Partial<FrameLimits> | undefined,
+  oldNames: Partial<Record<keyof FrameLimits, { name: string; value: unknown }>>,
+): FrameLimits {
+  if (limits !== undefined && (typeof limits !== 'object' || limits === null)) {
+    invalidOption('limits', 'an object', limits)
+  }
+  const merged: Partial<FrameLimits> = { ...limits }
+  for (const [key, old] of Object.entries(oldNames) as Array<
+    [keyof FrameLimits, { name: string; value: unknown }]
+  >) {
+    if (old.value === undefined) continue
+    const current = merged[key]
+    if (current !== undefined && current !== old.value) {
+      invalidOption(old.name, `the same as limits.${key} (${current}), or left out`, old.value)
+    }
+    merged[key] = readPositiveInteger(old.name, old.value, 1)
+  }
+  return readLimits(merged)
+}
+
 /** Options objects are optional, but when given they must be objects. */
 export function readOptionsObject<T extends object>(value: T | undefined, factory: string): Partial<T> {
   if (value === undefined) return {}

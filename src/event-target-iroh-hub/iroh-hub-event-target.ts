@@ -1,6 +1,5 @@
 import type { Connection, Endpoint, Incoming } from '@number0/iroh'
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { DEFAULT_FRAME_LIMITS } from '../core/frame.js'
 import { Hub, type HubOptions, type WhenSubscribedOptions } from '../core/hub.js'
 import {
   createLengthPrefixedLink,
@@ -8,7 +7,7 @@ import {
   MAX_LENGTH_PREFIXED_PAYLOAD,
 } from '../core/length-prefixed.js'
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR } from '../core/link.js'
-import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
+import { readFunction, readLimitsWithOldNames, readOptionsObject } from '../core/options.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
 import {
   alpnBytes,
@@ -39,8 +38,7 @@ export interface IrohHubEventTargetOptions extends Omit<HubOptions<string, strin
   /**
    * Largest frame a spoke may send, in bytes (compressed frames are also bounded after inflating). A
    * longer length prefix closes that spoke's connection with 1009 before anything is allocated for it.
-   * Shorthand for `limits.maxFrameBytes`.
-   * @default 4 MiB
+   * @deprecated Use `limits.maxFrameBytes`, as on every target (the same meaning).
    */
   maxFrameBytes?: number
   /**
@@ -103,18 +101,17 @@ class IrohHub<TEvent extends TypedEvent>
 
   constructor(options: IrohHubEventTargetOptions) {
     const opts = readOptionsObject(options, 'createIrohHubEventTarget')
-    const maxFrameBytes = readPositiveInteger(
-      'maxFrameBytes',
-      opts.maxFrameBytes,
-      opts.limits?.maxFrameBytes ?? DEFAULT_FRAME_LIMITS.maxFrameBytes,
-    )
+    const limits = readLimitsWithOldNames(opts.limits, {
+      maxFrameBytes: { name: 'maxFrameBytes', value: opts.maxFrameBytes },
+    })
+    const { maxFrameBytes } = limits
     if (maxFrameBytes > MAX_LENGTH_PREFIXED_PAYLOAD) {
-      invalidOption('maxFrameBytes', `at most ${MAX_LENGTH_PREFIXED_PAYLOAD}`, maxFrameBytes)
+      invalidOption('limits.maxFrameBytes', `at most ${MAX_LENGTH_PREFIXED_PAYLOAD}`, maxFrameBytes)
     }
     super({
       ...opts,
       idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      limits: { ...opts.limits, maxFrameBytes },
+      limits,
     })
     this.#maxFrameBytes = maxFrameBytes
     this.#alpn = readAlpn(opts.alpn)

@@ -1,6 +1,5 @@
 import { type Connection, type Endpoint, EndpointAddr, EndpointId, EndpointTicket } from '@number0/iroh'
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { DEFAULT_FRAME_LIMITS } from '../core/frame.js'
 import {
   createLengthPrefixedLink,
   type LengthPrefixedLink,
@@ -8,7 +7,7 @@ import {
   MAX_LENGTH_PREFIXED_PAYLOAD,
 } from '../core/length-prefixed.js'
 import { CLOSE_NORMAL } from '../core/link.js'
-import { readOptionsObject, readPositiveInteger } from '../core/options.js'
+import { readLimitsWithOldNames, readOptionsObject, readPositiveInteger } from '../core/options.js'
 import { Spoke, type SpokeConnector, type SpokeOptions } from '../core/spoke.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent } from '../core/types.js'
 import {
@@ -35,8 +34,8 @@ export interface IrohSpokeEventTargetOptions extends Omit<SpokeOptions, 'connect
   alpn?: string
   /**
    * Largest frame the hub may send, in bytes (compressed frames are also bounded after inflating). A longer
-   * length prefix closes the connection (and the spoke reconnects). Shorthand for `limits.maxFrameBytes`.
-   * @default 4 MiB
+   * length prefix closes the connection (and the spoke reconnects).
+   * @deprecated Use `limits.maxFrameBytes`, as on every target (the same meaning).
    */
   maxFrameBytes?: number
   /**
@@ -78,13 +77,12 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
     if (typeof (endpoint as { connect?: unknown } | undefined)?.connect !== 'function') {
       invalidOption('endpoint', 'an iroh Endpoint', endpoint)
     }
-    const maxFrameBytes = readPositiveInteger(
-      'maxFrameBytes',
-      opts.maxFrameBytes,
-      opts.limits?.maxFrameBytes ?? DEFAULT_FRAME_LIMITS.maxFrameBytes,
-    )
+    const limits = readLimitsWithOldNames(opts.limits, {
+      maxFrameBytes: { name: 'maxFrameBytes', value: opts.maxFrameBytes },
+    })
+    const { maxFrameBytes } = limits
     if (maxFrameBytes > MAX_LENGTH_PREFIXED_PAYLOAD) {
-      invalidOption('maxFrameBytes', `at most ${MAX_LENGTH_PREFIXED_PAYLOAD}`, maxFrameBytes)
+      invalidOption('limits.maxFrameBytes', `at most ${MAX_LENGTH_PREFIXED_PAYLOAD}`, maxFrameBytes)
     }
     const alpn = opts.alpn ?? IROH_ALPN
     if (typeof alpn !== 'string' || alpn.length === 0 || alpnBytes(alpn).length > 255) {
@@ -110,7 +108,7 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
         onInvalid: (error) => sink.onInvalid(error),
       },
     })
-    super({ ...opts, limits: { ...opts.limits, maxFrameBytes }, connect })
+    super({ ...opts, limits, connect })
     this.#links = links
     sink.onInvalid = (error) => {
       this.#envelopeDrops++

@@ -1,6 +1,6 @@
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, closeWebSocket, type Link, messageText } from '../core/link.js'
-import { readPositiveInteger } from '../core/options.js'
+import { readLimitsWithOldNames, readPositiveInteger } from '../core/options.js'
 import { Spoke, type SpokeConnector, type SpokeOptions } from '../core/spoke.js'
 import type { NetworkEventTarget, TypedEvent } from '../core/types.js'
 
@@ -24,8 +24,7 @@ export type WebSocketConstructor = new (
   options?: Record<string, unknown>,
 ) => WebSocketInstance
 
-export interface WebSocketClientEventTargetOptions
-  extends Omit<SpokeOptions, 'connect' | 'codec' | 'peer' | 'limits'> {
+export interface WebSocketClientEventTargetOptions extends Omit<SpokeOptions, 'connect' | 'codec' | 'peer'> {
   /**
    * The hub's URL (`ws:` or `wss:`), or several: each reconnect tries the next one, so spokes move to
    * another hub when theirs is gone. Or a function called before every attempt, which may fetch a fresh
@@ -43,7 +42,10 @@ export interface WebSocketClientEventTargetOptions
   wsOptions?: Record<string, unknown>
   /** An attempt that has not opened after this long is abandoned and retried, in ms. @default 10_000 */
   connectTimeoutMs?: number
-  /** Largest message accepted from the hub, in bytes. @default 4 MiB */
+  /**
+   * Largest message accepted from the hub, in bytes.
+   * @deprecated Use `limits.maxFrameBytes`, as on every target.
+   */
   maxPayload?: number
 }
 
@@ -71,7 +73,9 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
   const urls = urlProvider === undefined ? readUrls(options.url) : []
   const protocolsProvider = typeof options.protocols === 'function' ? options.protocols : undefined
   const connectTimeoutMs = readPositiveInteger('connectTimeoutMs', options.connectTimeoutMs, 10_000)
-  const maxFrameBytes = readPositiveInteger('maxPayload', options.maxPayload, 4 * 1024 * 1024)
+  const limits = readLimitsWithOldNames(options.limits, {
+    maxFrameBytes: { name: 'maxPayload', value: options.maxPayload },
+  })
   if (options.WebSocket !== undefined && typeof options.WebSocket !== 'function') {
     invalidOption('WebSocket', 'a WebSocket class', options.WebSocket)
   }
@@ -129,7 +133,7 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
       }
     })
   }
-  return new Spoke<TEvent>({ ...options, connect, limits: { maxFrameBytes } })
+  return new Spoke<TEvent>({ ...options, connect, limits })
 }
 
 /** The hub refused this client (close 4401 or 4403, or HTTP 401 or 403 where readable), else undefined. */

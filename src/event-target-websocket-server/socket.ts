@@ -69,7 +69,7 @@ export function socketFailed(connection: HubConnection, error: unknown): void {
 }
 
 /**
- * What the `ws` server under a hub buffers at most per message: twice the hub's `maxPayload`. A message
+ * What the `ws` server under a hub buffers at most per message: twice the hub's `limits.maxFrameBytes`. A message
  * between the two is read and refused by the hub like any oversized frame (an error frame, then 1009);
  * past it, `ws` closes with 1009 before buffering it.
  */

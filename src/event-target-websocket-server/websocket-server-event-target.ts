@@ -8,7 +8,7 @@ import {
   type WhenSubscribedOptions,
 } from '../core/hub.js'
 import { closeWebSocket, messageText } from '../core/link.js'
-import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
+import { readFunction, readLimitsWithOldNames, readOptionsObject } from '../core/options.js'
 import type { NetworkEventTarget, TypedEvent, TypedEventTarget } from '../core/types.js'
 import {
   type Admission,
@@ -35,7 +35,7 @@ import {
  * TypeScript reads an object's functions in order).
  */
 export interface WebSocketServerEventTargetOptions<TPrincipal = unknown>
-  extends Omit<HubOptions<string, TPrincipal>, 'codec' | 'limits' | 'nodeId'> {
+  extends Omit<HubOptions<string, TPrincipal>, 'codec' | 'nodeId'> {
   /**
    * Runs at the upgrade. Return the principal (any value but `null`, `undefined` and `false`, handed to
    * `authorize` and `onConnection`). Returning `null`, `undefined` or `false`, or throwing, refuses the
@@ -53,11 +53,14 @@ export interface WebSocketServerEventTargetOptions<TPrincipal = unknown>
    */
   allowedOrigins?: readonly string[]
   /**
-   * Largest message accepted from a spoke, in bytes; a larger one closes that socket with 1009.
-   * @default 4 MiB
+   * Largest message accepted from a spoke, in bytes.
+   * @deprecated Use `limits.maxFrameBytes`, as on every target.
    */
   maxPayload?: number
-  /** Longest event type accepted. @default 256 */
+  /**
+   * Longest event type accepted.
+   * @deprecated Use `limits.maxTypeLength`, as on every target.
+   */
   maxTypeLength?: number
   /** Origin id of events dispatched on the hub. @default random */
   nodeId?: string
@@ -137,7 +140,6 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
   whenSubscribed(type: string, options?: WhenSubscribedOptions): Promise<void>
 }
 
-const DEFAULT_MAX_PAYLOAD = 4 * 1024 * 1024
 /** Spokes ping every 15 s by default: three missed pings close the socket. */
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000
 
@@ -164,13 +166,12 @@ class WebSocketHub<TEvent extends TypedEvent, TPrincipal>
 
   constructor(options?: WebSocketServerEventTargetOptions<TPrincipal>) {
     const opts = readOptionsObject(options, 'createWebSocketServerEventTarget')
-    const maxPayload = readPositiveInteger('maxPayload', opts.maxPayload, DEFAULT_MAX_PAYLOAD)
-    super({
-      ...opts,
-      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-      limits: { maxFrameBytes: maxPayload, maxTypeLength: opts.maxTypeLength },
+    const limits = readLimitsWithOldNames(opts.limits, {
+      maxFrameBytes: { name: 'maxPayload', value: opts.maxPayload },
+      maxTypeLength: { name: 'maxTypeLength', value: opts.maxTypeLength },
     })
-    this.#maxPayload = maxPayload
+    super({ ...opts, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, limits })
+    this.#maxPayload = limits.maxFrameBytes
     this.#authenticate = readFunction('authenticate', opts.authenticate)
     if (opts.allowedOrigins !== undefined) {
       if (!Array.isArray(opts.allowedOrigins) || !opts.allowedOrigins.every((o) => typeof o === 'string')) {

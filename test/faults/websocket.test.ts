@@ -61,8 +61,8 @@ describe('websocket hub: hostile input', () => {
     expect(running.hub.remoteTypes().sort()).toEqual(['__proto__', 'hello', 'ping', 'sub'])
   })
 
-  it('closes a socket that sends more than maxPayload with 1009 and keeps the others', async () => {
-    const { running } = await hubWith(cleanup, { maxPayload: 1024 })
+  it('closes a socket that sends more than limits.maxFrameBytes with 1009 and keeps the others', async () => {
+    const { running } = await hubWith(cleanup, { limits: { maxFrameBytes: 1024 } })
     const good = spoke(running)
     const got: unknown[] = []
     good.target.addEventListener('t', (event) => got.push(event.detail))
