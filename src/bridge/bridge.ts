@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../core/defaults.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
@@ -100,7 +101,7 @@ export function bridge(a: AnyTarget, b: AnyTarget, options: BridgeOptions = {}):
     invalidOption('types', 'an array of event types', options.types)
   }
   const filter = readFunction<NonNullable<BridgeOptions['filter']>>('filter', options.filter)
-  const hopLimit = readPositiveInteger('hopLimit', options.hopLimit, 8)
+  const hopLimit = readPositiveInteger('hopLimit', options.hopLimit, DEFAULTS.hopLimit)
   const counters = createStats()
   const reportError = createErrorSink(readFunction('onError', options.onError), counters)
   const stats: BridgeStats = {

@@ -1,3 +1,4 @@
+import { DEFAULTS } from './defaults.js'
 import { invalidOption } from './errors.js'
 import { readPositiveInteger } from './options.js'
 
@@ -18,8 +19,16 @@ export interface Backoff {
 
 export function readBackoff(value: ReconnectOptions | undefined): Backoff {
   const options = value ?? {}
-  const initialDelayMs = readPositiveInteger('reconnect.initialDelayMs', options.initialDelayMs, 100)
-  const maxDelayMs = readPositiveInteger('reconnect.maxDelayMs', options.maxDelayMs, 10_000)
+  const initialDelayMs = readPositiveInteger(
+    'reconnect.initialDelayMs',
+    options.initialDelayMs,
+    DEFAULTS.reconnectInitialDelayMs,
+  )
+  const maxDelayMs = readPositiveInteger(
+    'reconnect.maxDelayMs',
+    options.maxDelayMs,
+    DEFAULTS.reconnectMaxDelayMs,
+  )
   const factor = options.factor ?? 2
   if (typeof factor !== 'number' || !(factor >= 1) || !Number.isFinite(factor)) {
     invalidOption('reconnect.factor', 'a finite number >= 1', factor)

@@ -1,4 +1,5 @@
 import { type FrameCodec, messageBytes, resolveCodec } from './codec.js'
+import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
@@ -166,9 +167,6 @@ export interface HubConnection<TPrincipal = unknown> {
   close(code: number, reason: string): void
 }
 
-const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
-const DEFAULT_MAX_TOTAL_BUFFERED_BYTES = 256 * 1024 * 1024
-const DEFAULT_MAX_TOTAL_SUBSCRIPTIONS = 200_000
 /** Frames that may wait behind a pending asynchronous `authorize` before the link is closed. */
 const MAX_BACKLOG_FRAMES = 10_000
 /** Authorization answers remembered per connection. */
@@ -238,7 +236,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     this.#maxBufferedBytes = readPositiveInteger(
       'maxBufferedBytes',
       opts.maxBufferedBytes,
-      DEFAULT_MAX_BUFFERED_BYTES,
+      DEFAULTS.maxBufferedBytes,
     )
     this.maxBacklogBytes = this.#maxBufferedBytes
     this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
@@ -252,28 +250,32 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     ) as HubOptions['onDisconnection']
     this.nodeId = opts.nodeId ?? createNodeId()
     this.#idleTimeoutMs = readNonNegativeInteger('idleTimeoutMs', opts.idleTimeoutMs, 0)
-    this.#maxConnections = readPositiveInteger('maxConnections', opts.maxConnections, 10_000)
+    this.#maxConnections = readPositiveInteger('maxConnections', opts.maxConnections, DEFAULTS.maxConnections)
     this.maxSubscriptionsPerConnection = readPositiveInteger(
       'maxSubscriptionsPerConnection',
       opts.maxSubscriptionsPerConnection,
-      10_000,
+      DEFAULTS.maxSubscriptionsPerConnection,
     )
     this.maxPublishRate = readNonNegativeInteger(
       'maxPublishRatePerConnection',
       opts.maxPublishRatePerConnection,
-      0,
+      DEFAULTS.maxPublishRatePerConnection,
     )
-    this.#handshakeTimeoutMs = readPositiveInteger('handshakeTimeoutMs', opts.handshakeTimeoutMs, 10_000)
+    this.#handshakeTimeoutMs = readPositiveInteger(
+      'handshakeTimeoutMs',
+      opts.handshakeTimeoutMs,
+      DEFAULTS.handshakeTimeoutMs,
+    )
     this.#maxTotalSubscriptions = readPositiveInteger(
       'maxTotalSubscriptions',
       opts.maxTotalSubscriptions,
-      DEFAULT_MAX_TOTAL_SUBSCRIPTIONS,
+      DEFAULTS.maxTotalSubscriptions,
     )
     this.buffered = {
       maxBytes: readPositiveInteger(
         'maxTotalBufferedBytes',
         opts.maxTotalBufferedBytes,
-        DEFAULT_MAX_TOTAL_BUFFERED_BYTES,
+        DEFAULTS.maxTotalBufferedBytes,
       ),
       usedBytes: 0,
       links: 0,
@@ -383,7 +385,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
    */
   whenSubscribed(type: string, options: WhenSubscribedOptions = {}): Promise<void> {
     const count = readPositiveInteger('count', options.count, 1)
-    const timeoutMs = readPositiveInteger('timeoutMs', options.timeoutMs, 10_000)
+    const timeoutMs = readPositiveInteger('timeoutMs', options.timeoutMs, DEFAULTS.whenSubscribedTimeoutMs)
     if (this.isClosed) return Promise.reject(new EventwireError('ERR_CLOSED', 'the hub is closed'))
     if ((this.#interest.get(type)?.size ?? 0) >= count) return Promise.resolve()
     return new Promise((resolve, reject) => {

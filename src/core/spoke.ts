@@ -1,5 +1,6 @@
 import { type Backoff, backoffDelayMs, type ReconnectOptions, readBackoff } from './backoff.js'
 import { type FrameCodec, resolveCodec } from './codec.js'
+import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
@@ -89,7 +90,7 @@ export interface SpokeOptions<W = string> extends NetworkEventTargetOptions {
    * counted. 0 drops every event dispatched while offline (at-most-once, stated plainly). Before the
    * first connection, at least 10,000 are kept whatever this says: an event dispatched right after the
    * target was created is sent once it connects, not lost.
-   * @default 0
+   * @default 10_000
    */
   offlineQueueSize?: number
   /**
@@ -119,7 +120,6 @@ interface FlushWaiter {
   reject: (error: Error) => void
 }
 
-const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 /** Events kept before the first connection, at least (`offlineQueueSize` may say more). */
 const FIRST_CONNECTION_QUEUE_SIZE = 10_000
 /**
@@ -213,12 +213,20 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       opts.heartbeatTimeoutMs,
       Math.max(1, this.#heartbeatIntervalMs * 2),
     )
-    this.#offlineQueueSize = readNonNegativeInteger('offlineQueueSize', opts.offlineQueueSize, 0)
-    const readyTimeoutMs = readNonNegativeInteger('readyTimeoutMs', opts.readyTimeoutMs, 10_000)
+    this.#offlineQueueSize = readNonNegativeInteger(
+      'offlineQueueSize',
+      opts.offlineQueueSize,
+      DEFAULTS.offlineQueueSize,
+    )
+    const readyTimeoutMs = readNonNegativeInteger(
+      'readyTimeoutMs',
+      opts.readyTimeoutMs,
+      DEFAULTS.readyTimeoutMs,
+    )
     this.#maxBufferedBytes = readPositiveInteger(
       'maxBufferedBytes',
       opts.maxBufferedBytes,
-      DEFAULT_MAX_BUFFERED_BYTES,
+      DEFAULTS.maxBufferedBytes,
     )
     this.#overflow = readOverflow(opts.overflow, 'drop-oldest')
     this.#isPeer = opts.peer === true

@@ -131,6 +131,8 @@ export interface NetworkEventTargetOptions {
 
 /** Lifecycle surface shared by network targets. */
 export interface NetworkEventTarget<TEvent extends TypedEvent> extends TypedEventTarget<TEvent> {
+  /** This node's id: the origin its events carry (random unless the target's options set it). */
+  readonly nodeId: string
   /** Resolves once connected and the current interest is registered; rejects if closed first. */
   readonly ready: Promise<void>
   /**

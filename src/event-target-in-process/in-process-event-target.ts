@@ -1,5 +1,6 @@
 import { EventwireError } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
+import { createNodeId } from '../core/link.js'
 import { readFunction, readOptionsObject } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
 import { createErrorSink, createStats, type ErrorSink } from '../core/report.js'
@@ -27,6 +28,7 @@ class InProcessTarget<TEvent extends TypedEvent>
   implements InProcessEventTarget<TEvent>
 {
   readonly ready: Promise<void> = Promise.resolve()
+  readonly nodeId = createNodeId()
   readonly #stats = createStats()
   protected readonly reportError: ErrorSink
 

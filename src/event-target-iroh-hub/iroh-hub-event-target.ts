@@ -1,4 +1,5 @@
 import type { Connection, Endpoint, Incoming } from '@number0/iroh'
+import { DEFAULTS } from '../core/defaults.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { Hub, type HubOptions, type WhenSubscribedOptions } from '../core/hub.js'
 import {
@@ -74,8 +75,6 @@ export interface IrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>
   whenSubscribed(type: string, options?: WhenSubscribedOptions): Promise<void>
 }
 
-/** Spokes ping every 15 s by default: three missed pings close the connection (as the WebSocket hub). */
-const DEFAULT_IDLE_TIMEOUT_MS = 45_000
 /** A connection that opens no stream within this time is closed. */
 const STREAM_TIMEOUT_MS = 10_000
 
@@ -110,7 +109,7 @@ class IrohHub<TEvent extends TypedEvent>
     }
     super({
       ...opts,
-      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULTS.networkIdleTimeoutMs,
       limits,
     })
     this.#maxFrameBytes = maxFrameBytes

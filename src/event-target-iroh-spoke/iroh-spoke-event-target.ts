@@ -1,4 +1,5 @@
 import { type Connection, type Endpoint, EndpointAddr, EndpointId, EndpointTicket } from '@number0/iroh'
+import { DEFAULTS } from '../core/defaults.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import {
   createLengthPrefixedLink,
@@ -64,8 +65,6 @@ export function createIrohSpokeEventTarget<TEvent extends TypedEvent = TypedEven
   return new IrohSpoke<TEvent>(options)
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
-
 class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements IrohSpokeEventTarget<TEvent> {
   /** Frames refused at the stream layer (the Spoke counts the rest). */
   #envelopeDrops = 0
@@ -99,7 +98,7 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
       connectTimeoutMs: readPositiveInteger(
         'connectTimeoutMs',
         opts.connectTimeoutMs,
-        DEFAULT_CONNECT_TIMEOUT_MS,
+        DEFAULTS.connectTimeoutMs,
       ),
       link: {
         maxFrameBytes,

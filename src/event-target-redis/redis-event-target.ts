@@ -1,4 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { DEFAULTS } from '../core/defaults.js'
 import { DeliveryPacer } from '../core/delivery-pacer.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
@@ -125,8 +126,6 @@ export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
 
 /** Largest message published at once; a larger same-tick backlog on one channel is split. */
 const MAX_BATCH_CHARS = 256 * 1024
-const DEFAULT_OFFLINE_QUEUE_SIZE = 10_000
-const DEFAULT_READY_TIMEOUT_MS = 10_000
 /** Distinct connection failures remembered as reported until the target connects again. */
 const MAX_REMEMBERED_FAILURES = 100
 /** (origin, type) pairs whose last sequence number a receiver remembers; the oldest is forgotten past it. */
@@ -276,14 +275,14 @@ class RedisTarget<TEvent extends TypedEvent>
     const readyTimeoutMs = readNonNegativeInteger(
       'readyTimeoutMs',
       opts.readyTimeoutMs,
-      DEFAULT_READY_TIMEOUT_MS,
+      DEFAULTS.readyTimeoutMs,
     )
     this.#serializer = readSerializer(opts.serializer)
     this.#limits = readLimits(opts.limits)
     this.#offlineQueueSize = readNonNegativeInteger(
       'offlineQueueSize',
       opts.offlineQueueSize,
-      DEFAULT_OFFLINE_QUEUE_SIZE,
+      DEFAULTS.offlineQueueSize,
     )
     if (opts.nodeId !== undefined && (typeof opts.nodeId !== 'string' || opts.nodeId.length === 0)) {
       invalidOption('nodeId', 'a non-empty string', opts.nodeId)

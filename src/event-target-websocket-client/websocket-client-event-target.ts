@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../core/defaults.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, closeWebSocket, type Link, messageText } from '../core/link.js'
 import { readLimitsWithOldNames, readPositiveInteger } from '../core/options.js'
@@ -54,10 +55,7 @@ export type UrlProvider = () => string | URL | Promise<string | URL>
 /** Gives the subprotocols for the next connection attempt (called before each one). */
 export type ProtocolsProvider = () => string | string[] | Promise<string | string[]>
 
-export type WebSocketClientEventTarget<TEvent extends TypedEvent = TypedEvent> =
-  NetworkEventTarget<TEvent> & {
-    readonly nodeId: string
-  }
+export type WebSocketClientEventTarget<TEvent extends TypedEvent = TypedEvent> = NetworkEventTarget<TEvent>
 
 const OPEN = 1
 
@@ -72,7 +70,11 @@ export function createWebSocketClientEventTarget<TEvent extends TypedEvent = Typ
   const urlProvider = typeof options.url === 'function' ? options.url : undefined
   const urls = urlProvider === undefined ? readUrls(options.url) : []
   const protocolsProvider = typeof options.protocols === 'function' ? options.protocols : undefined
-  const connectTimeoutMs = readPositiveInteger('connectTimeoutMs', options.connectTimeoutMs, 10_000)
+  const connectTimeoutMs = readPositiveInteger(
+    'connectTimeoutMs',
+    options.connectTimeoutMs,
+    DEFAULTS.connectTimeoutMs,
+  )
   const limits = readLimitsWithOldNames(options.limits, {
     maxFrameBytes: { name: 'maxPayload', value: options.maxPayload },
   })

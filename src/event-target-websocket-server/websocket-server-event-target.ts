@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http'
+import { DEFAULTS } from '../core/defaults.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
 import {
   Hub,
@@ -140,9 +141,6 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
   whenSubscribed(type: string, options?: WhenSubscribedOptions): Promise<void>
 }
 
-/** Spokes ping every 15 s by default: three missed pings close the socket. */
-const DEFAULT_IDLE_TIMEOUT_MS = 45_000
-
 /**
  * Creates a WebSocket hub. The principal type is inferred from `authenticate` when no type arguments are
  * given; with the event type given, give the principal type too (`<AppEvent, User>`), since TypeScript
@@ -170,7 +168,7 @@ class WebSocketHub<TEvent extends TypedEvent, TPrincipal>
       maxFrameBytes: { name: 'maxPayload', value: opts.maxPayload },
       maxTypeLength: { name: 'maxTypeLength', value: opts.maxTypeLength },
     })
-    super({ ...opts, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, limits })
+    super({ ...opts, idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULTS.networkIdleTimeoutMs, limits })
     this.#maxPayload = limits.maxFrameBytes
     this.#authenticate = readFunction('authenticate', opts.authenticate)
     if (opts.allowedOrigins !== undefined) {

@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../core/defaults.js'
 import { EventwireError } from '../core/errors.js'
 import { createNodeId } from '../core/link.js'
 import { readPositiveInteger } from '../core/options.js'
@@ -117,7 +118,7 @@ export async function request<TResult = unknown, TPayload = unknown>(
   payload: TPayload,
   options: RequestOptions = {},
 ): Promise<TResult> {
-  const timeoutMs = readPositiveInteger('timeoutMs', options.timeoutMs, 10_000)
+  const timeoutMs = readPositiveInteger('timeoutMs', options.timeoutMs, DEFAULTS.requestTimeoutMs)
   const signal = options.signal
   if (signal?.aborted) throw abortError(signal)
   let inbox = inboxes.get(target)

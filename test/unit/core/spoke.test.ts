@@ -173,8 +173,18 @@ describe('Spoke', () => {
     expect(errors.map((error) => error.message)).toEqual(['not yet'])
   })
 
-  it('after a connection was lost, drops events dispatched while offline by default, and counts them', async () => {
-    const { spoke, got, connectThenLose } = gatedSpoke()
+  it('after a connection was lost, keeps events dispatched while offline by default and sends them once back', async () => {
+    const { spoke, gate, got, connectThenLose } = gatedSpoke()
+    await connectThenLose()
+    for (const n of [1, 2, 3]) spoke.dispatchEvent(new CustomEvent('q', { detail: n }))
+    expect(spoke.stats()).toMatchObject({ dispatched: 3, dropped: 0 })
+    gate.allow = true
+    await waitFor(() => got.length === 3, { timeoutMs: 2_000 })
+    expect(got).toEqual([1, 2, 3])
+  })
+
+  it('with offlineQueueSize 0, after a connection was lost, drops events dispatched while offline and counts them', async () => {
+    const { spoke, got, connectThenLose } = gatedSpoke({ offlineQueueSize: 0 })
     await connectThenLose()
     const local: unknown[] = []
     spoke.addEventListener('q', (event) => local.push(event.detail))

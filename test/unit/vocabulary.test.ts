@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { readLimitsWithOldNames } from '../../src/core/options.js'
+import { createInProcessEventTarget } from '../../src/event-target-in-process/index.js'
+import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import { createWebSocketClientEventTarget } from '../../src/event-target-websocket-client/index.js'
 import { createWebSocketServerEventTarget } from '../../src/event-target-websocket-server/index.js'
 import type { HubConnection, Link } from '../../src/transport/index.js'
@@ -52,5 +54,22 @@ describe('limits: one name on every target, the older names folded in', () => {
         limits: { maxFrameBytes: 2 },
       }),
     ).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
+  })
+
+  it('gives every target a nodeId', async () => {
+    const targets = [
+      createInProcessEventTarget(),
+      createWebSocketServerEventTarget(),
+      createWebSocketClientEventTarget({ url: 'ws://127.0.0.1:9/', onError: () => {} }),
+      createRedisEventTarget({ url: 'redis://127.0.0.1:9', nodeId: 'redis-node', onError: () => {} }),
+    ]
+    for (const target of targets) {
+      expect(typeof target.nodeId).toBe('string')
+      expect(target.nodeId.length).toBeGreaterThan(0)
+      target.ready.catch(() => {})
+      await target.close()
+    }
+    expect(targets[3]!.nodeId).toBe('redis-node')
+    expect(new Set(targets.map((target) => target.nodeId)).size).toBe(targets.length)
   })
 })
