@@ -119,15 +119,43 @@ export function encodeEvent(
     const value = payload === undefined ? null : payload
     if (id !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq ?? null, id])
     if (seq !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq])
-    return JSON.stringify(
-      hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value],
-    )
+    // The same text as stringifying the whole array, without building it: the head of the frame depends
+    // only on the type and the origin, which repeat, so only the detail is stringified per event.
+    const detailText = JSON.stringify(value)
+    if (detailText === undefined) throw new TypeError('the detail does not serialize to JSON')
+    const head = eventHead(type, origin)
+    return hops > 0 ? `${head}${detailText},${hops}]` : `${head}${detailText}]`
   } catch (cause) {
     throw new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be serialized`, {
       cause,
       eventType: type,
     })
   }
+}
+
+/** `[1,"type","origin",` for the most recent (type, origin) pairs. */
+const heads = new Map<string, Map<string, string>>()
+/** Pairs remembered at most: a hub relays many origins, and each type is at most `maxTypeLength` long. */
+const MAX_HEADS = 1_024
+let headCount = 0
+
+function eventHead(type: string, origin: string): string {
+  let byOrigin = heads.get(type)
+  const cached = byOrigin?.get(origin)
+  if (cached !== undefined) return cached
+  const head = `[${FRAME_EVENT},${JSON.stringify(type)},${JSON.stringify(origin)},`
+  if (headCount >= MAX_HEADS) {
+    heads.clear()
+    headCount = 0
+    byOrigin = undefined
+  }
+  if (byOrigin === undefined) {
+    byOrigin = new Map()
+    heads.set(type, byOrigin)
+  }
+  byOrigin.set(origin, head)
+  headCount++
+  return head
 }
 
 export function encodeHello(nodeId: string, role: NodeRole, features: readonly string[] = []): string {

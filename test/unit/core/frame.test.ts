@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EventwireError } from '../../../src/core/errors.js'
 import {
@@ -260,5 +261,30 @@ describe('frame codec', () => {
       const result = decodeFrames(chars.join(''))
       if (!result.ok) expect(result.error).toBeInstanceOf(EventwireError)
     }
+  })
+})
+
+describe('encodeEvent: the text of the whole frame array', () => {
+  it('writes exactly what JSON.stringify of [1, type, origin, detail, hops?] writes, for any input', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        fc.jsonValue(),
+        fc.integer({ min: 0, max: 255 }),
+        (type, origin, detail, hops) => {
+          const frame = hops > 0 ? [1, type, origin, detail, hops] : [1, type, origin, detail]
+          expect(encodeEvent(type, origin, detail, jsonSerializer, hops)).toBe(JSON.stringify(frame))
+        },
+      ),
+      { numRuns: 2_000 },
+    )
+  })
+
+  it('refuses a detail that JSON cannot carry, instead of sending null', () => {
+    expect(() => encodeEvent('t', 'o', () => {}, jsonSerializer)).toThrow(
+      expect.objectContaining({ code: 'ERR_SERIALIZE' }),
+    )
+    expect(encodeEvent('t', 'o', undefined, jsonSerializer)).toBe('[1,"t","o",null]')
   })
 })
