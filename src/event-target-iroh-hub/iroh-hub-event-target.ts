@@ -23,14 +23,16 @@ import {
 export const IROH_ALPN = 'eventwire/1'
 
 /**
- * Options of the iroh hub. A spoke's principal is its endpoint id (a string, proven by the QUIC
- * handshake): `authorize`, `onConnection` and `onDisconnection` see it typed so.
+ * Options of the iroh hub. A spoke's principal is what `authenticate` returns for its endpoint id (a
+ * string, proven by the QUIC handshake), or the endpoint id itself: `authorize`, `onConnection` and
+ * `onDisconnection` see it typed as `TPrincipal`.
  */
-export interface IrohHubEventTargetOptions extends Omit<HubOptions<string, string>, 'codec'> {
+export interface IrohHubEventTargetOptions<TPrincipal = string>
+  extends Omit<HubOptions<string, TPrincipal>, 'codec'> {
   /**
    * The endpoint whose incoming connections the hub accepts. Build it with `alpn` among its ALPNs, or
    * spokes fail their handshake. Omit it when your own accept loop serves several protocols on one
-   * endpoint and hands this one's connections to `handleConnection`. The endpoint stays yours: `close()`
+   * endpoint and hands this one's connections to `add`. The endpoint stays yours: `close()`
    * leaves it open.
    */
   endpoint?: Endpoint
@@ -44,11 +46,15 @@ export interface IrohHubEventTargetOptions extends Omit<HubOptions<string, strin
   maxFrameBytes?: number
   /**
    * Runs once per connection with the spoke's endpoint id (its public key, proven by the QUIC handshake),
-   * before anything is read. Return `false` (or throw) to close it with 1008. Per-type decisions belong in
-   * `authorize`, whose `principal` is the same endpoint id.
-   * @default every endpoint admitted
+   * before anything is read. The same contract as on every hub: return the principal (any value but
+   * `null`, `undefined` and `false`), or `true` to admit with the endpoint id as the principal. Returning
+   * `null`, `undefined` or `false`, or throwing, closes the connection with 1008. Per-type decisions
+   * belong in `authorize`, which sees the principal.
+   * @default every endpoint admitted, its endpoint id as the principal
    */
-  authenticate?: (endpointId: string) => boolean | Promise<boolean>
+  authenticate?: (
+    endpointId: string,
+  ) => TPrincipal | boolean | null | undefined | Promise<TPrincipal | boolean | null | undefined>
   /**
    * Compress frames of 512 bytes or more (deflate-raw) before they cross the binding, when that makes them
    * smaller. Spokes inflate whatever arrives compressed, whatever their own setting.
@@ -61,7 +67,12 @@ export interface IrohHubEventTargetOptions extends Omit<HubOptions<string, strin
 export interface IrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>
   extends NetworkEventTarget<TEvent> {
   readonly nodeId: string
-  /** Serves a connection your own accept loop took (its ALPN must be `alpn`). */
+  /**
+   * Adds a connection your own accept loop took (its ALPN must be `alpn`). Every hub hands a connection
+   * over with `add`.
+   */
+  add(connection: Connection): void
+  /** @deprecated Use `add`, the verb of every hub. */
   handleConnection(connection: Connection): void
   /** One spoke as a target: dispatch to it alone, hear what it publishes. @see Hub.connectionTarget */
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
@@ -78,19 +89,19 @@ export interface IrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>
 /** A connection that opens no stream within this time is closed. */
 const STREAM_TIMEOUT_MS = 10_000
 
-export function createIrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options: IrohHubEventTargetOptions,
+export function createIrohHubEventTarget<TEvent extends TypedEvent = TypedEvent, TPrincipal = string>(
+  options: IrohHubEventTargetOptions<TPrincipal>,
 ): IrohHubEventTarget<TEvent> {
-  return new IrohHub<TEvent>(options)
+  return new IrohHub<TEvent, TPrincipal>(options)
 }
 
-class IrohHub<TEvent extends TypedEvent>
-  extends Hub<TEvent, string, string>
+class IrohHub<TEvent extends TypedEvent, TPrincipal>
+  extends Hub<TEvent, string, TPrincipal>
   implements IrohHubEventTarget<TEvent>
 {
   readonly #alpn: string
   readonly #maxFrameBytes: number
-  readonly #authenticate: IrohHubEventTargetOptions['authenticate']
+  readonly #authenticate: IrohHubEventTargetOptions<TPrincipal>['authenticate']
   readonly #isCompressing: boolean
   readonly #links = new Set<LengthPrefixedLink>()
   /** Connections still in their handshake (ALPN, authenticate, stream). */
@@ -98,7 +109,7 @@ class IrohHub<TEvent extends TypedEvent>
   /** Frames refused at the stream layer (the Hub counts the rest). */
   #envelopeDrops = 0
 
-  constructor(options: IrohHubEventTargetOptions) {
+  constructor(options: IrohHubEventTargetOptions<TPrincipal>) {
     const opts = readOptionsObject(options, 'createIrohHubEventTarget')
     const limits = readLimitsWithOldNames(opts.limits, {
       maxFrameBytes: { name: 'maxFrameBytes', value: opts.maxFrameBytes },
@@ -125,8 +136,12 @@ class IrohHub<TEvent extends TypedEvent>
     }
   }
 
-  handleConnection(connection: Connection): void {
+  add(connection: Connection): void {
     void this.#serve(connection)
+  }
+
+  handleConnection(connection: Connection): void {
+    this.add(connection)
   }
 
   override async close(): Promise<void> {
@@ -193,7 +208,8 @@ class IrohHub<TEvent extends TypedEvent>
         return
       }
       const endpointId = connection.remoteId().toString()
-      if (!(await this.#admit(endpointId))) {
+      const admitted = await this.#admit(endpointId)
+      if (admitted === undefined) {
         closeConnection(connection, CLOSE_POLICY_VIOLATION, 'unauthorized')
         return
       }
@@ -213,7 +229,7 @@ class IrohHub<TEvent extends TypedEvent>
       })
       this.#links.add(link)
       void link.closed.then(() => this.#links.delete(link))
-      link.start(this.accept(link, { principal: endpointId }))
+      link.start(this.accept(link, { principal: admitted.principal }))
     } catch (cause) {
       closeConnection(connection, CLOSE_PROTOCOL_ERROR, 'no stream')
       // A spoke that closes before its stream opens (an abandoned dial) is no error; a silent one is.
@@ -227,13 +243,19 @@ class IrohHub<TEvent extends TypedEvent>
     }
   }
 
-  async #admit(endpointId: string): Promise<boolean> {
-    if (this.#authenticate === undefined) return true
+  /** The principal `authenticate` admits the endpoint with, or undefined when it refuses. */
+  async #admit(endpointId: string): Promise<{ principal: TPrincipal } | undefined> {
+    // Without `authenticate`, or when it answers `true`, the endpoint id is the principal.
+    const byId = { principal: endpointId as TPrincipal }
+    if (this.#authenticate === undefined) return byId
     try {
-      return (await this.#authenticate(endpointId)) === true
+      const answer = await this.#authenticate(endpointId)
+      if (answer === true) return byId
+      if (answer === false || answer === null || answer === undefined) return undefined
+      return { principal: answer }
     } catch (cause) {
       this.reportError(new EventwireError('ERR_UNAUTHORIZED', 'authenticate refused a connection', { cause }))
-      return false
+      return undefined
     }
   }
 }

@@ -154,7 +154,7 @@ function refuse(socket: Duplex, status: keyof typeof STATUS_TEXT): void {
 
 /**
  * `ws` is loaded here, when a plain Node server is attached, and nowhere else: a hub served through Hono
- * on Bun or Deno, or handed sockets with `acceptSocket`, runs without the package.
+ * on Bun or Deno, or handed sockets with `add`, runs without the package.
  */
 async function createWsServer(maxPayload: number): Promise<WebSocketServer> {
   try {

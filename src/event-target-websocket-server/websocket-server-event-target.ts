@@ -125,9 +125,12 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
    */
   upgrade(upgradeWebSocket: HonoUpgradeWebSocket): HonoMiddleware
   /**
-   * Takes over an already upgraded socket (`ws` or web-standard `WebSocket`) from your own framework;
-   * `authenticate` does not run, so give the principal here.
+   * Adds an already upgraded socket (`ws` or web-standard `WebSocket`) from your own framework;
+   * `authenticate` does not run, so give the principal here. Every hub hands a connection over with
+   * `add`.
    */
+  add(socket: unknown, options?: { principal?: TPrincipal }): HubConnectionInfo<TPrincipal>
+  /** @deprecated Use `add`, the verb of every hub. */
   acceptSocket(socket: unknown, options?: { principal?: TPrincipal }): HubConnectionInfo<TPrincipal>
   /** One spoke as a target: dispatch to it alone, hear what it publishes. @see Hub.connectionTarget */
   connectionTarget(id: string): TypedEventTarget<TEvent> | undefined
@@ -223,13 +226,17 @@ class WebSocketHub<TEvent extends TypedEvent, TPrincipal>
   }
 
   acceptSocket(socket: unknown, options: { principal?: TPrincipal } = {}): HubConnectionInfo<TPrincipal> {
+    return this.add(socket, options)
+  }
+
+  add(socket: unknown, options: { principal?: TPrincipal } = {}): HubConnectionInfo<TPrincipal> {
     if (isWsSocket(socket)) return this.#acceptWs(socket, options.principal)
     if (isWebSocket(socket)) {
       const connection = this.accept(socketLink(socket), options)
       wireWebSocket(socket, connection)
       return connection.info
     }
-    throw new TypeError('accept: expected a ws WebSocket or a web-standard WebSocket')
+    throw new TypeError('add: expected a ws WebSocket or a web-standard WebSocket')
   }
 
   override async close(): Promise<void> {

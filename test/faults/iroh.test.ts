@@ -368,6 +368,38 @@ describe('iroh: admission and authorization by endpoint id', () => {
   })
 })
 
+describe('iroh: authenticate, as on every hub', () => {
+  it('admits with the principal authenticate returns, which authorize and onConnection see; true admits with the endpoint id', async () => {
+    const members = new Map<string, { name: string }>()
+    const asked: unknown[] = []
+    const { endpoint, connections } = await startHub({
+      authenticate: (endpointId) => members.get(endpointId) ?? true,
+      authorize: ({ principal, type }) => {
+        asked.push({ principal, type })
+        return true
+      },
+    } as Partial<IrohHubEventTargetOptions>)
+    const ada = await bindLoopbackEndpoint()
+    members.set(ada.id().toString(), { name: 'ada' })
+    const member = await startSpoke(endpoint, {}, ada)
+    const guest = await startSpoke(endpoint)
+    await Promise.all([member.target.ready, guest.target.ready])
+    member.target.addEventListener('news', () => {})
+    guest.target.addEventListener('news', () => {})
+    await Promise.all([member.target.flush(), guest.target.flush()])
+    await waitFor(() => connections.length === 2, { timeoutMs: 5_000 })
+    expect(connections.map((connection) => connection.principal)).toEqual(
+      expect.arrayContaining([{ name: 'ada' }, guest.id]),
+    )
+    expect(asked).toEqual(
+      expect.arrayContaining([
+        { principal: { name: 'ada' }, type: 'news' },
+        { principal: guest.id, type: 'news' },
+      ]),
+    )
+  })
+})
+
 describe('iroh: endpoints shared with other protocols, and closing', () => {
   it("serves connections handed over by the app's own accept loop, which keeps other ALPNs for itself", async () => {
     const endpoint = await bindLoopbackEndpoint({ alpns: [IROH_ALPN, 'other/1'] })
@@ -379,7 +411,7 @@ describe('iroh: endpoints shared with other protocols, and closing', () => {
         if (incoming === null) return
         const connection = await (await incoming.accept()).connect()
         const alpn = new TextDecoder().decode(new Uint8Array(connection.alpn()))
-        if (alpn === IROH_ALPN) hub.handleConnection(connection)
+        if (alpn === IROH_ALPN) hub.add(connection)
         else others.push(connection.remoteId().toString())
       }
     })()

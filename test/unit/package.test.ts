@@ -175,7 +175,7 @@ describe('published types (dist/*.d.ts)', () => {
         })
         hub.attach(createServer(), { path: '/ws' })
         new WebSocketServer({ noServer: true }).on('connection', (socket) => {
-          hub.acceptSocket(socket, { principal: { name: 'bob', canPublish: () => false } })
+          hub.add(socket, { principal: { name: 'bob', canPublish: () => false } })
         })
         export { hub }
       `,

@@ -8,7 +8,7 @@ import type { TypedEvent } from '../../src/index.js'
 import { Hub, type HubConnectionInfo } from '../../src/transport/index.js'
 
 /**
- * Compile-time checks (`npm run typecheck`): a hub's `authorize`, `onConnection` and `acceptSocket` see
+ * Compile-time checks (`npm run typecheck`): a hub's `authorize`, `onConnection` and `add` see
  * the principal's type. Nothing here runs a hub; the hubs are created and closed at once.
  */
 type AppEvent = TypedEvent<'chat', { text: string }>
@@ -31,7 +31,7 @@ describe('the principal type of a hub', () => {
       onConnection: (connection) => expectTypeOf(connection.principal).toEqualTypeOf<User>(),
     })
     expectTypeOf(sync).toEqualTypeOf<WebSocketServerEventTarget<TypedEvent, User>>()
-    expectTypeOf(sync.acceptSocket).parameter(1).toEqualTypeOf<{ principal?: User } | undefined>()
+    expectTypeOf(sync.add).parameter(1).toEqualTypeOf<{ principal?: User } | undefined>()
 
     const async = createWebSocketServerEventTarget({
       authenticate: async (request) => users.get(tokenOf(request)) ?? null,
