@@ -422,6 +422,21 @@ export function isValidType(type: unknown, limits: FrameLimits = DEFAULT_FRAME_L
   return typeof type === 'string' && type.length > 0 && type.length <= limits.maxTypeLength
 }
 
+/**
+ * An event type a network target may put on the wire (`eventType` of the targets that have one): any
+ * string of 1 to `maxTypeLength` characters, else `ERR_INVALID_OPTION` at the call.
+ */
+export function wireEventType(type: unknown, limits: FrameLimits): string {
+  const name = String(type)
+  if (!isValidType(name, limits)) {
+    throw new EventwireError(
+      'ERR_INVALID_OPTION',
+      `event type must be a string of 1 to ${limits.maxTypeLength} characters`,
+    )
+  }
+  return name
+}
+
 function isFeatureList(value: unknown): value is string[] {
   return (
     Array.isArray(value) &&

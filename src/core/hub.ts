@@ -3,7 +3,7 @@ import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
-import { type Frame, type FrameLimits, PROTOCOL_VERSION } from './frame.js'
+import { type Frame, type FrameLimits, PROTOCOL_VERSION, wireEventType } from './frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
@@ -420,6 +420,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   /** @internal */
   get codec(): FrameCodec<W> {
     return this.#codec
+  }
+
+  protected override eventType(type: unknown): string {
+    return wireEventType(type, this.#codec.limits)
   }
 
   /** @internal */

@@ -4,7 +4,7 @@ import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError, invalidOption } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
-import { type Frame, type FrameLimits, isValidType, PROTOCOL_VERSION } from './frame.js'
+import { type Frame, type FrameLimits, PROTOCOL_VERSION, wireEventType } from './frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
@@ -645,14 +645,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   protected override eventType(type: unknown): string {
-    const name = String(type)
-    if (!isValidType(name, this.#limits)) {
-      throw new EventwireError(
-        'ERR_INVALID_OPTION',
-        `event type must be a string of 1 to ${this.#limits.maxTypeLength} characters`,
-      )
-    }
-    return name
+    return wireEventType(type, this.#limits)
   }
 }
 

@@ -9,7 +9,7 @@ import {
   encodeEvent,
   type Frame,
   type FrameLimits,
-  isValidType,
+  wireEventType,
 } from '../core/frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
@@ -1070,14 +1070,7 @@ class RedisTarget<TEvent extends TypedEvent>
   }
 
   protected override eventType(type: unknown): string {
-    const name = String(type)
-    if (!isValidType(name, this.#limits)) {
-      throw new EventwireError(
-        'ERR_INVALID_OPTION',
-        `event type must be a string of 1 to ${this.#limits.maxTypeLength} characters`,
-      )
-    }
-    return name
+    return wireEventType(type, this.#limits)
   }
 }
 

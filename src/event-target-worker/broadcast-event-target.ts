@@ -1,7 +1,7 @@
 import { type CloneFrame, createCloneCodec, type FrameCodec } from '../core/codec.js'
 import { EventwireError } from '../core/errors.js'
 import { RegistryEventTarget } from '../core/event-target.js'
-import { isValidType } from '../core/frame.js'
+import { wireEventType } from '../core/frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import { LinkWriter, unsendableEventError } from '../core/link-writer.js'
@@ -152,13 +152,6 @@ class BroadcastTarget<TEvent extends TypedEvent>
   }
 
   protected override eventType(type: unknown): string {
-    const name = String(type)
-    if (!isValidType(name, this.#codec.limits)) {
-      throw new EventwireError(
-        'ERR_INVALID_OPTION',
-        `event type must be a string of 1 to ${this.#codec.limits.maxTypeLength} characters`,
-      )
-    }
-    return name
+    return wireEventType(type, this.#codec.limits)
   }
 }

@@ -56,6 +56,25 @@ describe('limits: one name on every target, the older names folded in', () => {
     ).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
   })
 
+  it('refuses a listener for a type longer than limits.maxTypeLength on hubs and spokes alike', async () => {
+    const targets = [
+      createWebSocketServerEventTarget({ limits: { maxTypeLength: 8 } }),
+      createWebSocketClientEventTarget({
+        url: 'ws://127.0.0.1:9/',
+        limits: { maxTypeLength: 8 },
+        onError: () => {},
+      }),
+    ]
+    for (const target of targets) {
+      expect(() => target.addEventListener('much-too-long', () => {})).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+      )
+      target.addEventListener('short', () => {})
+      target.ready.catch(() => {})
+      await target.close()
+    }
+  })
+
   it('gives every target a nodeId', async () => {
     const targets = [
       createInProcessEventTarget(),
