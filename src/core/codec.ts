@@ -14,18 +14,11 @@ import {
   encodeUnsub,
   type Feature,
   FRAME_BATCH,
-  FRAME_BYE,
-  FRAME_ERROR,
   FRAME_EVENT,
-  FRAME_HELLO,
-  FRAME_PING,
-  FRAME_PONG,
   FRAME_RUN,
-  FRAME_SUB,
-  FRAME_UNSUB,
   type FrameLimits,
+  frameLayout,
   type NodeRole,
-  PROTOCOL_VERSION,
   validateFrames,
 } from './frame.js'
 import { jsonSerializer } from './serializer.js'
@@ -103,21 +96,15 @@ export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): Fr
   return {
     limits,
     features: CLONE_FEATURES,
-    event: (type, origin, detail, hops = 0, id) => {
-      const value = detail === undefined ? null : detail
-      if (id !== undefined) return [FRAME_EVENT, type, origin, value, hops, null, id]
-      return hops > 0 ? [FRAME_EVENT, type, origin, value, hops] : [FRAME_EVENT, type, origin, value]
-    },
-    hello: (nodeId, role, features = []) =>
-      features.length > 0
-        ? [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role, features]
-        : [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role],
-    sub: (type) => [FRAME_SUB, type],
-    unsub: (type) => [FRAME_UNSUB, type],
-    ping: (id) => [FRAME_PING, id],
-    pong: (id) => [FRAME_PONG, id],
-    error: (code, message, eventType) => [FRAME_ERROR, code, message.slice(0, 1024), eventType ?? null],
-    bye: (code, reason) => [FRAME_BYE, code, reason.slice(0, 123)],
+    event: (type, origin, detail, hops = 0, id) =>
+      frameLayout.event(type, origin, detail === undefined ? null : detail, hops, undefined, id),
+    hello: frameLayout.hello,
+    sub: frameLayout.sub,
+    unsub: frameLayout.unsub,
+    ping: frameLayout.ping,
+    pong: frameLayout.pong,
+    error: frameLayout.error,
+    bye: frameLayout.bye,
     batch: (frames, options) => (options?.runs === true ? batchRuns(frames) : [FRAME_BATCH, ...frames]),
     decode: (data) => validateFrames(data, limits),
     size: estimateSize,

@@ -98,9 +98,39 @@ const MAX_HOPS = 255
 export type DecodeResult = { ok: true; frames: Frame[] } | { ok: false; error: EventwireError }
 
 /**
- * Encodes an event frame; throws `ERR_SERIALIZE` when the detail cannot be serialized. `hops` (bridges
- * crossed) is written only when above 0 or when a `seq` or an `id` follows it, and `seq` (null when
- * absent) only when an `id` follows it, so most frames keep four elements.
+ * The layout of every frame, written once: the text codec stringifies these arrays, and the clone codec
+ * hands them to `postMessage` as they are. `hops` (bridges crossed) is written only when above 0 or when a
+ * `seq` or an `id` follows it, and `seq` (null when absent) only when an `id` follows it, so most event
+ * frames keep four elements.
+ */
+export const frameLayout = {
+  event: (type: string, origin: string, detail: unknown, hops = 0, seq?: number, id?: string): unknown[] => {
+    if (id !== undefined) return [FRAME_EVENT, type, origin, detail, hops, seq ?? null, id]
+    if (seq !== undefined) return [FRAME_EVENT, type, origin, detail, hops, seq]
+    return hops > 0 ? [FRAME_EVENT, type, origin, detail, hops] : [FRAME_EVENT, type, origin, detail]
+  },
+  hello: (nodeId: string, role: NodeRole, features: readonly string[] = []): unknown[] =>
+    features.length > 0
+      ? [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role, features]
+      : [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role],
+  sub: (type: string): unknown[] => [FRAME_SUB, type],
+  unsub: (type: string): unknown[] => [FRAME_UNSUB, type],
+  ping: (id: number): unknown[] => [FRAME_PING, id],
+  pong: (id: number): unknown[] => [FRAME_PONG, id],
+  /** Error frames carry a code and a short message, never a stack trace. */
+  error: (code: EventwireErrorCode, message: string, eventType?: string): unknown[] => [
+    FRAME_ERROR,
+    code,
+    message.slice(0, MAX_ERROR_MESSAGE_LENGTH),
+    eventType ?? null,
+  ],
+  /** A node closing the link on purpose says so first, with a close code (1000 to 4999) and a reason. */
+  bye: (code: number, reason: string): unknown[] => [FRAME_BYE, code, reason.slice(0, MAX_BYE_REASON_LENGTH)],
+}
+
+/**
+ * Encodes an event frame (`frameLayout.event` as text); throws `ERR_SERIALIZE` when the detail cannot be
+ * serialized.
  */
 export function encodeEvent(
   type: string,
@@ -117,8 +147,9 @@ export function encodeEvent(
       throw new TypeError('serializer.stringify did not return a string')
     }
     const value = payload === undefined ? null : payload
-    if (id !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq ?? null, id])
-    if (seq !== undefined) return JSON.stringify([FRAME_EVENT, type, origin, value, hops, seq])
+    if (id !== undefined || seq !== undefined) {
+      return JSON.stringify(frameLayout.event(type, origin, value, hops, seq, id))
+    }
     // The same text as stringifying the whole array, without building it: the head of the frame depends
     // only on the type and the origin, which repeat, so only the detail is stringified per event.
     const detailText = JSON.stringify(value)
@@ -159,37 +190,31 @@ function eventHead(type: string, origin: string): string {
 }
 
 export function encodeHello(nodeId: string, role: NodeRole, features: readonly string[] = []): string {
-  return JSON.stringify(
-    features.length > 0
-      ? [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role, features]
-      : [FRAME_HELLO, PROTOCOL_VERSION, nodeId, role],
-  )
+  return JSON.stringify(frameLayout.hello(nodeId, role, features))
 }
 
 export function encodeSub(type: string): string {
-  return JSON.stringify([FRAME_SUB, type])
+  return JSON.stringify(frameLayout.sub(type))
 }
 
 export function encodeUnsub(type: string): string {
-  return JSON.stringify([FRAME_UNSUB, type])
+  return JSON.stringify(frameLayout.unsub(type))
 }
 
 export function encodePing(id: number): string {
-  return `[${FRAME_PING},${id}]`
+  return JSON.stringify(frameLayout.ping(id))
 }
 
 export function encodePong(id: number): string {
-  return `[${FRAME_PONG},${id}]`
+  return JSON.stringify(frameLayout.pong(id))
 }
 
-/** A node closing the link on purpose says so first, with a close code (1000 to 4999) and a reason. */
 export function encodeBye(code: number, reason: string): string {
-  return JSON.stringify([FRAME_BYE, code, reason.slice(0, MAX_BYE_REASON_LENGTH)])
+  return JSON.stringify(frameLayout.bye(code, reason))
 }
 
-/** Error frames carry a code and a short message, never a stack trace. */
 export function encodeError(code: EventwireErrorCode, message: string, eventType?: string): string {
-  return JSON.stringify([FRAME_ERROR, code, message.slice(0, MAX_ERROR_MESSAGE_LENGTH), eventType ?? null])
+  return JSON.stringify(frameLayout.error(code, message, eventType))
 }
 
 /** Joins already-encoded frames into one batch frame without re-encoding them. */
@@ -279,13 +304,12 @@ function decodeRun(
   serializer: Serializer | undefined,
   frames: Frame[],
 ): EventwireError | undefined {
-  const [, type, origin, hops] = raw
+  const [, rawType, rawOrigin, hops] = raw
   if (raw.length < 5) return malformedError('a run frame is [9, type, origin, hops, detail, …]')
-  if (!isValidType(type, limits)) return malformedError('run type is not a valid type string')
-  if (!isNodeId(origin)) return malformedError('run origin is not a valid node id')
-  if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
-    return malformedError(`run hops must be an integer from 0 to ${MAX_HOPS}`)
-  }
+  const headError = checkEventHead('run', rawType, rawOrigin, hops, limits)
+  if (headError !== undefined) return headError
+  const type = rawType as string
+  const origin = rawOrigin as string
   if (frames.length + raw.length - 4 > limits.maxBatchFrames) {
     return malformedError(
       `a run of ${raw.length - 4} events exceeds maxBatchFrames (${limits.maxBatchFrames})`,
@@ -306,6 +330,22 @@ function decodeRun(
   return undefined
 }
 
+/** What an event frame and a run frame share: type, origin and hops. */
+function checkEventHead(
+  what: 'event' | 'run',
+  type: unknown,
+  origin: unknown,
+  hops: unknown,
+  limits: FrameLimits,
+): EventwireError | undefined {
+  if (!isValidType(type, limits)) return malformedError(`${what} type is not a valid type string`)
+  if (!isNodeId(origin)) return malformedError(`${what} origin is not a valid node id`)
+  if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
+    return malformedError(`${what} hops must be an integer from 0 to ${MAX_HOPS}`)
+  }
+  return undefined
+}
+
 function decodeOne(
   raw: unknown[],
   limits: FrameLimits,
@@ -314,16 +354,13 @@ function decodeOne(
   switch (raw[0]) {
     case FRAME_EVENT: {
       if (raw.length < 4 || raw.length > 7) return malformedError('an event frame has 4 to 7 elements')
-      const type = raw[1]
-      const origin = raw[2]
+      const type = raw[1] as string
+      const origin = raw[2] as string
       const hops = raw.length >= 5 ? raw[4] : 0
       const seq = raw.length === 7 && raw[5] === null ? undefined : raw[5]
       const id = raw[6]
-      if (!isValidType(type, limits)) return malformedError('event type is not a valid type string')
-      if (!isNodeId(origin)) return malformedError('event origin is not a valid node id')
-      if (!Number.isSafeInteger(hops) || (hops as number) < 0 || (hops as number) > MAX_HOPS) {
-        return malformedError(`event hops must be an integer from 0 to ${MAX_HOPS}`)
-      }
+      const headError = checkEventHead('event', type, origin, hops, limits)
+      if (headError !== undefined) return headError
       if (raw.length >= 6 && seq !== undefined && (!Number.isSafeInteger(seq) || (seq as number) < 0)) {
         return malformedError('event seq must be a non-negative integer')
       }
