@@ -24,6 +24,7 @@ import {
   SharedChunks,
   unsendableEventError,
 } from './link-writer.js'
+import { NetworkTargetBase } from './network-target.js'
 import {
   readFunction,
   readLimits,
@@ -34,17 +35,9 @@ import {
   readSerializer,
 } from './options.js'
 import { assertEvent } from './registry.js'
-import {
-  createErrorSink,
-  createPeerReporter,
-  createStats,
-  createStatusSink,
-  type ErrorSink,
-  remoteError,
-} from './report.js'
+import { createPeerReporter, type ErrorSink, remoteError } from './report.js'
 import type {
   EventwireStats,
-  EventwireStatus,
   NetworkEventTarget,
   NetworkEventTargetOptions,
   TypedEvent,
@@ -179,14 +172,11 @@ const MAX_AUTH_CACHE = 10_000
  * the transport hands to `accept` as the principal, and what `authorize` and `onConnection` see.
  */
 export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal = unknown>
-  extends RegistryEventTarget<TEvent>
+  extends NetworkTargetBase<TEvent>
   implements NetworkEventTarget<TEvent>
 {
   readonly nodeId: string
   readonly ready: Promise<void> = Promise.resolve()
-  readonly #stats = createStats()
-  protected readonly reportError: ErrorSink
-  readonly #reportStatus: (status: EventwireStatus) => void
   readonly #codec: FrameCodec<W>
   readonly #maxBufferedBytes: number
   readonly #overflow: OverflowPolicy
@@ -228,10 +218,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   }>()
 
   constructor(options?: HubOptions<W, TPrincipal>) {
-    super()
     const opts = readOptionsObject(options, 'Hub')
-    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
+    super(opts)
     this.#codec = resolveCodec(opts.codec, readSerializer(opts.serializer), readLimits(opts.limits))
     this.#maxBufferedBytes = readPositiveInteger(
       'maxBufferedBytes',
@@ -290,14 +278,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
-    this.#stats.dispatched++
+    this.counters.dispatched++
     const peers = this.#interest.get(event.type)
     if (peers !== undefined) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const frame = this.#codec.event(event.type, this.nodeId, event.detail, eventHops(event), eventId(event))
       for (const peer of peers) this.#sendEvent(peer, frame)
     }
-    this.#stats.delivered += this.registry.deliver(event)
+    this.counters.delivered += this.registry.deliver(event)
     this.#tapped(event)
     return !event.defaultPrevented
   }
@@ -319,7 +307,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
         'ERR_LIMIT',
         `more than maxConnections (${this.#maxConnections}) links`,
       )
-      this.#stats.dropped++
+      this.counters.dropped++
       this.reportError(error)
       link.send(this.#codec.error(error.code, error.message))
       link.close(CLOSE_TRY_AGAIN_LATER, 'too many connections')
@@ -327,7 +315,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       return peer as HubConnection<TPrincipal>
     }
     this.#peers.set(info.id, peer)
-    this.#stats.connections++
+    this.counters.connections++
     this.buffered.links = this.#peers.size
     peer.startHandshakeTimer(this.#handshakeTimeoutMs)
     this.#safely(() => this.#onConnection?.(info))
@@ -366,11 +354,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     for (const waiter of [...this.#subscriptionWaiters]) waiter.settle(closed)
     this.registry.clear()
     this.#pacer.clear()
-    this.#reportStatus({ type: 'closed' })
+    this.reportStatus({ type: 'closed' })
   }
 
   stats(): EventwireStats {
-    return { ...this.#stats, subscriptions: this.#interest.size }
+    return { ...this.counters, subscriptions: this.#interest.size }
   }
 
   /** The types some spoke currently subscribes to. */
@@ -435,7 +423,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       sharedBudget: this.buffered,
       sharedChunks: this.#chunks,
       onDrop: (events) => {
-        this.#stats.dropped += events
+        this.counters.dropped += events
       },
       onOverflowClose: (error) => {
         this.reportError(error)
@@ -452,7 +440,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
    * `onError` and the link as error frames; the rest are counted only.
    */
   peerError(peer: HubPeer<W>, error: EventwireError, closeCode?: number): void {
-    this.#stats.dropped++
+    this.counters.dropped++
     if (peer.report(error) || closeCode !== undefined) {
       peer.writer.writeControl(this.#codec.error(error.code, error.message, error.eventType))
     }
@@ -477,7 +465,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
 
   /** @internal */
   countDropped(): void {
-    this.#stats.dropped++
+    this.counters.dropped++
   }
 
   /** @internal */
@@ -551,7 +539,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
    */
   relay(from: HubPeer<W>, type: string, detail: unknown, hops: number, id: string | undefined): void {
     const origin = from.origin
-    this.#stats.received++
+    this.counters.received++
     // A bridged event that reached this hub by another path already: deliver it once.
     if (!isFirstSight(this, id)) return
     const peers = this.#interest.get(type)
@@ -573,8 +561,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   }
 
   #deliverRelayed(event: Event, target: ConnectionTarget<TypedEvent, W> | undefined): void {
-    this.#stats.delivered += this.registry.deliver(event)
-    if (target !== undefined) this.#stats.delivered += target.deliverFromSpoke(event)
+    this.counters.delivered += this.registry.deliver(event)
+    if (target !== undefined) this.counters.delivered += target.deliverFromSpoke(event)
     if (this.#taps.size > 0) this.#tapped(event)
   }
 
@@ -613,7 +601,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
 
   /** @internal `dispatchEvent` of a connection target: to that one spoke, if it listens. */
   sendTo(peer: HubPeer<W>, event: Event): void {
-    this.#stats.dispatched++
+    this.counters.dispatched++
     if (peer.isGone || !peer.types.has(event.type)) return
     this.#sendEvent(
       peer,
@@ -638,18 +626,18 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     peer.types.clear()
     this.#peers.delete(peer.info.id)
     this.buffered.links = this.#peers.size
-    this.#stats.connections--
+    this.counters.connections--
     this.#safely(() => this.#onDisconnection?.(peer.info, info))
   }
 
   #sendEvent(peer: HubPeer<W>, frame: W): void {
-    if (peer.writer.writeEvent(frame)) this.#stats.sent++
+    if (peer.writer.writeEvent(frame)) this.counters.sent++
   }
 
   /** A link refused an event (a detail its platform cannot carry): count it and say which. */
   #sendFailed(cause: unknown, frame: unknown): void {
-    this.#stats.sent--
-    this.#stats.dropped++
+    this.counters.sent--
+    this.counters.dropped++
     this.reportError(unsendableEventError(cause, frame))
   }
 

@@ -66,6 +66,7 @@ export type { LinkWriterOptions, OverflowPolicy, SharedBufferBudget } from './li
 export { LinkWriter, SharedChunks } from './link-writer.js'
 export type { MemoryConnector, MemoryPair } from './memory-link.js'
 export { createMemoryConnector, createMemoryPair } from './memory-link.js'
+export { NetworkTargetBase } from './network-target.js'
 export type { ListenerRegistryOptions } from './registry.js'
 export { assertEvent, ListenerRegistry } from './registry.js'
 export type { ErrorSink } from './report.js'

@@ -3,7 +3,6 @@ import { type FrameCodec, resolveCodec } from './codec.js'
 import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError, invalidOption } from './errors.js'
-import { RegistryEventTarget } from './event-target.js'
 import { type Frame, type FrameLimits, PROTOCOL_VERSION, wireEventType } from './frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import {
@@ -15,6 +14,7 @@ import {
   type LinkCloseInfo,
 } from './link.js'
 import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
+import { NetworkTargetBase } from './network-target.js'
 import {
   readFunction,
   readLimits,
@@ -25,20 +25,8 @@ import {
   readSerializer,
 } from './options.js'
 import { assertEvent } from './registry.js'
-import {
-  createErrorSink,
-  createPeerReporter,
-  createStats,
-  createStatusSink,
-  type ErrorSink,
-} from './report.js'
-import type {
-  EventwireStats,
-  EventwireStatus,
-  NetworkEventTarget,
-  NetworkEventTargetOptions,
-  TypedEvent,
-} from './types.js'
+import { createPeerReporter } from './report.js'
+import type { EventwireStats, NetworkEventTarget, NetworkEventTargetOptions, TypedEvent } from './types.js'
 
 /** What a transport calls as its link to the hub reports activity. */
 export interface SpokeLinkHandlers {
@@ -134,14 +122,11 @@ const REFUSED_RETRY_DELAY_MS = 2_000
  * every live type, reports a `gap` after each reconnect, and detects dead links with heartbeats.
  */
 export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
-  extends RegistryEventTarget<TEvent>
+  extends NetworkTargetBase<TEvent>
   implements NetworkEventTarget<TEvent>
 {
   readonly nodeId: string
   readonly ready: Promise<void>
-  readonly #stats = createStats()
-  protected readonly reportError: ErrorSink
-  readonly #reportStatus: (status: EventwireStatus) => void
   readonly #codec: FrameCodec<W>
   readonly #limits: FrameLimits
   readonly #connect: SpokeConnector<W>
@@ -192,10 +177,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   )
 
   constructor(options: SpokeOptions<W>) {
-    super()
     const opts = readOptionsObject(options, 'Spoke')
-    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
+    super(opts)
     this.#reportHub = createPeerReporter(this.reportError)
     const connect = readFunction<SpokeConnector<W>>('connect', opts.connect)
     if (connect === undefined) invalidOption('connect', 'a function', undefined)
@@ -252,14 +235,14 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.#state === 'closed') return this.refuseClosed(event.type)
-    this.#stats.dispatched++
+    this.counters.dispatched++
     const type = this.eventType(event.type)
     // A peer whose other side filters sends nothing the other side did not subscribe to.
     if (!(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       this.#send(this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)))
     }
-    this.#stats.delivered += this.registry.deliver(event)
+    this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -290,17 +273,17 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#link = undefined
     this.#writer = undefined
     this.#offline = []
-    this.#stats.connections = 0
+    this.counters.connections = 0
     this.registry.clear()
     this.#pacer.clear()
     const closed = new EventwireError('ERR_CLOSED', 'the spoke is closed')
     for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(closed)
     if (!this.#isReady) this.#rejectReady(closed)
-    this.#reportStatus({ type: 'closed' })
+    this.reportStatus({ type: 'closed' })
   }
 
   stats(): EventwireStats {
-    return { ...this.#stats, subscriptions: this.registry.types().length }
+    return { ...this.counters, subscriptions: this.registry.types().length }
   }
 
   // --- connection lifecycle ---
@@ -308,7 +291,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #open(): void {
     const serial = ++this.#serial
     this.#state = 'connecting'
-    this.#reportStatus({ type: 'connecting' })
+    this.reportStatus({ type: 'connecting' })
     const dial = new AbortController()
     this.#dial = dial
     const handlers: SpokeLinkHandlers = {
@@ -323,7 +306,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       },
       lost: (error) => {
         if (serial !== this.#serial || this.isClosed) return
-        this.#stats.dropped++
+        this.counters.dropped++
         this.reportLinkError(error)
       },
     }
@@ -353,7 +336,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       overflow: this.#overflow,
       announceDrops: true,
       onDrop: (events) => {
-        this.#stats.dropped += events
+        this.counters.dropped += events
       },
       onOverflowClose: (error) => {
         link.close(CLOSE_NORMAL, 'overflow')
@@ -361,8 +344,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         this.#lost({ error })
       },
       onSendError: (cause, frame) => {
-        this.#stats.sent--
-        this.#stats.dropped++
+        this.counters.sent--
+        this.counters.dropped++
         this.reportError(unsendableEventError(cause, frame))
       },
     })
@@ -370,12 +353,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#isRemoteFiltering = false
     this.#remoteTypes.clear()
     this.#state = 'handshake'
-    this.#stats.connections = 1
+    this.counters.connections = 1
     this.#lastReceivedAt = Date.now()
     writer.writeControl(this.#codec.hello(this.nodeId, this.#isPeer ? 'peer' : 'spoke', this.#codec.features))
     for (const type of this.registry.types()) writer.writeControl(this.#codec.sub(type))
     this.#trimOffline()
-    for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.#stats.sent++
+    for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.counters.sent++
     this.#handshakePingId = ++this.#nextPingId
     writer.writeControl(this.#codec.ping(this.#handshakePingId))
     this.#startHeartbeat()
@@ -390,15 +373,15 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#writer = undefined
     this.#link = undefined
     this.#dial = undefined
-    const wasLinked = this.#stats.connections > 0
-    this.#stats.connections = 0
+    const wasLinked = this.counters.connections > 0
+    this.counters.connections = 0
     if (wasLinked && this.#isReady) this.#disconnectedAt ??= Date.now()
     const error =
       info.error ??
       (info.code === undefined
         ? undefined
         : new EventwireError('ERR_CONNECTION', `link closed (${info.code})`))
-    this.#reportStatus(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error })
+    this.reportStatus(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error })
     const isRefused = error instanceof EventwireError && error.code === 'ERR_UNAUTHORIZED'
     // Every failure reaches onError, once per cause until the spoke connects again: a retry loop against
     // a wrong port is one report, not one per attempt. A refusal also waits the longest backoff below.
@@ -422,7 +405,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       : backoffDelayMs(this.#backoff, this.#attempt)
     this.#attempt++
     this.#state = 'waiting'
-    this.#reportStatus({ type: 'reconnecting', attempt: this.#attempt, delayMs })
+    this.reportStatus({ type: 'reconnecting', attempt: this.#attempt, delayMs })
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined
       this.#open()
@@ -435,13 +418,13 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#hasConnected = true
     this.#isOfflineOverflowReported = false
     this.#lastFailure = undefined
-    this.#reportStatus({ type: 'connected' })
+    this.reportStatus({ type: 'connected' })
     if (!this.#isReady) {
       this.#isReady = true
       this.#resolveReady()
     } else if (this.#disconnectedAt !== undefined) {
-      this.#stats.reconnects++
-      this.#reportStatus({ type: 'gap', since: this.#disconnectedAt, until: Date.now() })
+      this.counters.reconnects++
+      this.reportStatus({ type: 'gap', since: this.#disconnectedAt, until: Date.now() })
     }
     this.#disconnectedAt = undefined
   }
@@ -474,12 +457,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
 
   #send(frame: W): void {
     if (this.#writer !== undefined) {
-      if (this.#writer.writeEvent(frame)) this.#stats.sent++
+      if (this.#writer.writeEvent(frame)) this.counters.sent++
       return
     }
     const limit = this.#offlineLimit()
     if (limit === 0) {
-      this.#stats.dropped++
+      this.counters.dropped++
       return
     }
     this.#offline.push(frame)
@@ -509,7 +492,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     const excess = this.#offline.length - this.#offlineLimit()
     if (excess <= 0) return
     this.#offline.splice(0, excess)
-    this.#stats.dropped += excess
+    this.counters.dropped += excess
   }
 
   /**
@@ -539,7 +522,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#lastReceivedAt = Date.now()
     const result = this.#codec.decode(data)
     if (!result.ok) {
-      this.#stats.dropped++
+      this.counters.dropped++
       this.reportError(result.error)
       return
     }
@@ -569,9 +552,9 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         if (frame.origin === this.nodeId) return
         // A bridged event that reached this node by another path already: deliver it once.
         if (!isFirstSight(this, frame.id)) return
-        this.#stats.received++
+        this.counters.received++
         if (this.registry.has(frame.type)) {
-          this.#stats.delivered += this.registry.deliver(
+          this.counters.delivered += this.registry.deliver(
             withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops, frame.id),
           )
         }
@@ -589,7 +572,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         if (isReported && frame.code === 'ERR_OVERFLOW' && this.#state === 'connected') {
           // The hub dropped events queued for this spoke (it read too slowly): what it missed is a gap.
           // Bounded like the reports, so a hub that floods these cannot flood onStatus.
-          this.#reportStatus({ type: 'gap', since: this.#previousReceivedAt, until: Date.now() })
+          this.reportStatus({ type: 'gap', since: this.#previousReceivedAt, until: Date.now() })
         }
         return
       }
@@ -621,7 +604,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       case 'sub':
       case 'unsub':
         if (!this.#isPeer) {
-          this.#stats.dropped++
+          this.counters.dropped++
           this.reportError(
             new EventwireError('ERR_FRAME_MALFORMED', `a hub does not send ${frame.kind} frames`),
           )

@@ -1,9 +1,8 @@
 import { EventwireError } from '../core/errors.js'
-import { RegistryEventTarget } from '../core/event-target.js'
 import { createNodeId } from '../core/link.js'
-import { readFunction, readOptionsObject } from '../core/options.js'
+import { NetworkTargetBase } from '../core/network-target.js'
+import { readOptionsObject } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
-import { createErrorSink, createStats, type ErrorSink } from '../core/report.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent } from '../core/types.js'
 
 export interface InProcessEventTargetOptions {
@@ -24,29 +23,26 @@ export function createInProcessEventTarget<TEvent extends TypedEvent = TypedEven
 }
 
 class InProcessTarget<TEvent extends TypedEvent>
-  extends RegistryEventTarget<TEvent>
+  extends NetworkTargetBase<TEvent>
   implements InProcessEventTarget<TEvent>
 {
   readonly ready: Promise<void> = Promise.resolve()
   readonly nodeId = createNodeId()
-  readonly #stats = createStats()
-  protected readonly reportError: ErrorSink
 
   constructor(options?: InProcessEventTargetOptions) {
-    super()
     const opts = readOptionsObject(options, 'createInProcessEventTarget')
-    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
+    super(opts)
   }
 
   protected override interestChanged(_type: string, isInterested: boolean): void {
-    this.#stats.subscriptions += isInterested ? 1 : -1
+    this.counters.subscriptions += isInterested ? 1 : -1
   }
 
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
-    this.#stats.dispatched++
-    this.#stats.delivered += this.registry.deliver(event)
+    this.counters.dispatched++
+    this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -59,10 +55,10 @@ class InProcessTarget<TEvent extends TypedEvent>
   async close(): Promise<void> {
     this.isClosed = true
     this.registry.clear()
-    this.#stats.subscriptions = 0
+    this.counters.subscriptions = 0
   }
 
   stats(): EventwireStats {
-    return { ...this.#stats }
+    return { ...this.counters }
   }
 }

@@ -2,7 +2,6 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { DEFAULTS } from '../core/defaults.js'
 import { DeliveryPacer } from '../core/delivery-pacer.js'
 import { EventwireError, invalidOption } from '../core/errors.js'
-import { RegistryEventTarget } from '../core/event-target.js'
 import {
   decodeFrames,
   encodeBatch,
@@ -13,24 +12,12 @@ import {
 } from '../core/frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
-import {
-  readFunction,
-  readLimits,
-  readNonNegativeInteger,
-  readOptionsObject,
-  readSerializer,
-} from '../core/options.js'
+import { NetworkTargetBase } from '../core/network-target.js'
+import { readLimits, readNonNegativeInteger, readOptionsObject, readSerializer } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
-import {
-  createErrorSink,
-  createPeerReporter,
-  createStats,
-  createStatusSink,
-  type ErrorSink,
-} from '../core/report.js'
+import { createPeerReporter } from '../core/report.js'
 import type {
   EventwireStats,
-  EventwireStatus,
   NetworkEventTarget,
   NetworkEventTargetOptions,
   Serializer,
@@ -161,14 +148,11 @@ interface InFlight {
 }
 
 class RedisTarget<TEvent extends TypedEvent>
-  extends RegistryEventTarget<TEvent>
+  extends NetworkTargetBase<TEvent>
   implements RedisEventTarget<TEvent>
 {
   readonly ready: Promise<void>
   readonly nodeId: string
-  readonly #stats = createStats()
-  protected readonly reportError: ErrorSink
-  readonly #reportStatus: (status: EventwireStatus) => void
   readonly #serializer: Serializer
   readonly #limits: FrameLimits
   readonly #publisher: RedisClient
@@ -235,7 +219,7 @@ class RedisTarget<TEvent extends TypedEvent>
    */
   readonly #pacer = new DeliveryPacer<readonly Frame[] | Event, string>((received, type, from, to) => {
     if (Array.isArray(received)) this.#acceptFrames(received, type, from, to)
-    else this.#stats.delivered += this.registry.deliver(received as Event)
+    else this.counters.delivered += this.registry.deliver(received as Event)
   })
   #settleReady: { resolve: () => void; reject: (error: EventwireError) => void } | undefined
   #readyTimer: ReturnType<typeof setTimeout> | undefined
@@ -245,10 +229,8 @@ class RedisTarget<TEvent extends TypedEvent>
   #lastFailure: string | undefined
 
   constructor(options: RedisEventTargetOptions) {
-    super()
     const opts = readOptionsObject(options, 'createRedisEventTarget')
-    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
+    super(opts)
     this.#reportAnomaly = createPeerReporter(this.reportError)
     this.#auth = readAuth(opts.auth)
     if (opts.prefix !== undefined && typeof opts.prefix !== 'string')
@@ -324,7 +306,7 @@ class RedisTarget<TEvent extends TypedEvent>
       error: (error) => this.#connectionFailed(error),
       retrying: (_attempt, delayMs) => {
         if (this.isClosed || this.#disconnectedAt === undefined) return
-        this.#reportStatus({ type: 'reconnecting', attempt: ++this.#reconnectAttempt, delayMs })
+        this.reportStatus({ type: 'reconnecting', attempt: ++this.#reconnectAttempt, delayMs })
       },
     }
 
@@ -353,7 +335,7 @@ class RedisTarget<TEvent extends TypedEvent>
       })
       this.#listen(this.#subscriber, 'reconnecting', (delayMs: number) => {
         if (this.isClosed) return
-        this.#reportStatus({
+        this.reportStatus({
           type: 'reconnecting',
           attempt: ++this.#reconnectAttempt,
           delayMs: Number(delayMs) || 0,
@@ -386,7 +368,7 @@ class RedisTarget<TEvent extends TypedEvent>
       this.#listen(client, 'end', () => this.#changed())
     }
 
-    this.#reportStatus({ type: 'connecting' })
+    this.reportStatus({ type: 'connecting' })
     // Interest waits for a ready subscribe client, so a lazy one (`lazyConnect`) must be told to connect.
     for (const client of new Set([this.#publisher, this.#subscriber])) {
       if (client.status === 'wait') {
@@ -411,7 +393,7 @@ class RedisTarget<TEvent extends TypedEvent>
         if (this.isClosed) throw new EventwireError('ERR_CLOSED', 'the target is closed')
         this.#reportedFailures.clear()
         this.#lastFailure = undefined
-        this.#reportStatus({ type: 'connected' })
+        this.reportStatus({ type: 'connected' })
       })
       .then(
         () => this.#settleReadyWith(undefined),
@@ -428,12 +410,12 @@ class RedisTarget<TEvent extends TypedEvent>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
-    this.#stats.dispatched++
+    this.counters.dispatched++
     // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
     const type = this.eventType(event.type)
     if (this.#echoes !== undefined) {
       this.#enqueue(this.#prefix + type, encodeYogaMessage(type, event.detail, this.#serializer))
-      this.#stats.delivered += this.registry.deliver(event)
+      this.counters.delivered += this.registry.deliver(event)
       return !event.defaultPrevented
     }
     // At least the clock in µs: a forged number ahead of it is overtaken within SEQUENCE_WINDOW.
@@ -443,7 +425,7 @@ class RedisTarget<TEvent extends TypedEvent>
       encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq, eventId(event)),
     )
     this.#sequence = seq
-    this.#stats.delivered += this.registry.deliver(event)
+    this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -497,7 +479,7 @@ class RedisTarget<TEvent extends TypedEvent>
     const held =
       this.#held.length + [...this.#outbox.values()].reduce((sum, frames) => sum + frames.length, 0)
     if (held > 0) {
-      this.#stats.dropped += held
+      this.counters.dropped += held
       this.reportError(
         new EventwireError(
           'ERR_CLOSED',
@@ -538,14 +520,14 @@ class RedisTarget<TEvent extends TypedEvent>
       }
     }
     this.#progress?.resolve()
-    this.#reportStatus({ type: 'closed' })
+    this.reportStatus({ type: 'closed' })
   }
 
   stats(): EventwireStats {
     const publishing = this.#publishLinks?.usableCount() ?? (this.#publisher.status === 'ready' ? 1 : 0)
     const subscribing = this.#subscribeLinks?.usableCount() ?? (this.#subscriber.status === 'ready' ? 1 : 0)
     return {
-      ...this.#stats,
+      ...this.counters,
       connections: publishing + subscribing,
       subscriptions: this.registry.types().length,
     }
@@ -663,7 +645,7 @@ class RedisTarget<TEvent extends TypedEvent>
       if (count > 0) this.#heldChannels.set(channel, count)
       else this.#heldChannels.delete(channel)
     }
-    this.#stats.dropped += excess
+    this.counters.dropped += excess
     if (this.#isOverflowReported || this.isClosed) return
     // Once per outage: the counter tells how many.
     this.#isOverflowReported = true
@@ -691,7 +673,7 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#track(
       publishing.then(
         () => {
-          this.#stats.sent += events
+          this.counters.sent += events
           this.#settled(channel)
         },
         (cause: unknown) => {
@@ -702,7 +684,7 @@ class RedisTarget<TEvent extends TypedEvent>
             if (inFlight !== undefined) inFlight.hasFailed = true
             this.#requeue(channel, frames)
           } else {
-            this.#stats.dropped += events
+            this.counters.dropped += events
             if (!this.isClosed)
               this.reportError(
                 new EventwireError('ERR_CONNECTION', `publish to "${channel}" failed`, { cause }),
@@ -784,7 +766,7 @@ class RedisTarget<TEvent extends TypedEvent>
     if (this.#auth !== undefined) {
       const verified = this.#auth.verify(message)
       if (verified === undefined) {
-        this.#stats.dropped++
+        this.counters.dropped++
         this.#reportAnomaly(
           new EventwireError('ERR_UNAUTHORIZED', `on "${channel}": a message no key signed was dropped`, {
             eventType: type,
@@ -796,7 +778,7 @@ class RedisTarget<TEvent extends TypedEvent>
     }
     const result = decodeFrames(frames, this.#limits, this.#serializer)
     if (!result.ok) {
-      this.#stats.dropped++
+      this.counters.dropped++
       this.reportError(
         new EventwireError(result.error.code, `on "${channel}": ${result.error.message}`, {
           cause: result.error.cause,
@@ -818,7 +800,7 @@ class RedisTarget<TEvent extends TypedEvent>
       const frame = frames[index]!
       if (frame.kind !== 'event' || frame.type !== type) {
         const channel = this.#prefix + type
-        this.#stats.dropped++
+        this.counters.dropped++
         this.reportError(
           new EventwireError(
             'ERR_FRAME_MALFORMED',
@@ -835,14 +817,14 @@ class RedisTarget<TEvent extends TypedEvent>
       if (frame.seq !== undefined && !this.#isNewer(frame.origin, type, frame.seq)) {
         // A copy (ioredis resent a PUBLISH whose answer was lost) or a late arrival: delivering it would
         // break at-most-once or per-dispatcher order.
-        this.#stats.dropped++
+        this.counters.dropped++
         this.#sequenceDropped(frame.origin, type)
         continue
       }
       // A bridged event that reached this node by another path already: deliver it once.
       if (!isFirstSight(this, frame.id)) continue
-      this.#stats.received++
-      this.#stats.delivered += this.registry.deliver(
+      this.counters.received++
+      this.counters.delivered += this.registry.deliver(
         withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops, frame.id),
       )
     }
@@ -852,7 +834,7 @@ class RedisTarget<TEvent extends TypedEvent>
   #receiveYoga(channel: string, type: string, message: string): void {
     if (this.#echoes!.isEcho(channel, message)) return
     if (message.length > this.#limits.maxFrameBytes) {
-      this.#stats.dropped++
+      this.counters.dropped++
       this.reportError(
         new EventwireError(
           'ERR_FRAME_TOO_LARGE',
@@ -866,7 +848,7 @@ class RedisTarget<TEvent extends TypedEvent>
     try {
       detail = message === '' ? null : this.#serializer.parse(message)
     } catch (cause) {
-      this.#stats.dropped++
+      this.counters.dropped++
       this.reportError(
         new EventwireError('ERR_SERIALIZE', `on "${channel}": the message cannot be parsed`, {
           cause,
@@ -875,9 +857,9 @@ class RedisTarget<TEvent extends TypedEvent>
       )
       return
     }
-    this.#stats.received++
+    this.counters.received++
     const event = new CustomEvent(type, { detail })
-    if (this.#pacer.admit(1) === 1) this.#stats.delivered += this.registry.deliver(event)
+    if (this.#pacer.admit(1) === 1) this.counters.delivered += this.registry.deliver(event)
     else this.#pacer.push(event, type, 0, 1)
   }
 
@@ -970,7 +952,7 @@ class RedisTarget<TEvent extends TypedEvent>
     this.#echoes?.clear()
     if (this.isClosed || this.#disconnectedAt !== undefined) return
     this.#disconnectedAt = Date.now()
-    this.#reportStatus({ type: 'disconnected' })
+    this.reportStatus({ type: 'disconnected' })
   }
 
   /**
@@ -1040,11 +1022,11 @@ class RedisTarget<TEvent extends TypedEvent>
         if (!this.#isHealthy()) return
         this.#disconnectedAt = undefined
         this.#reconnectAttempt = 0
-        this.#stats.reconnects++
+        this.counters.reconnects++
         this.#reportedFailures.clear()
         this.#lastFailure = undefined
-        this.#reportStatus({ type: 'connected' })
-        this.#reportStatus({ type: 'gap', since, until: Date.now() })
+        this.reportStatus({ type: 'connected' })
+        this.reportStatus({ type: 'gap', since, until: Date.now() })
       },
       () => {
         this.#isRecovering = false

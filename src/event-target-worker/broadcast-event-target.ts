@@ -1,14 +1,13 @@
 import { type CloneFrame, createCloneCodec, type FrameCodec } from '../core/codec.js'
 import { EventwireError } from '../core/errors.js'
-import { RegistryEventTarget } from '../core/event-target.js'
 import { wireEventType } from '../core/frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import { LinkWriter, unsendableEventError } from '../core/link-writer.js'
-import { readFunction, readLimits } from '../core/options.js'
+import { NetworkTargetBase } from '../core/network-target.js'
+import { readLimits } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
-import { createErrorSink, createStats, createStatusSink, type ErrorSink } from '../core/report.js'
-import type { EventwireStats, EventwireStatus, TypedEvent } from '../core/types.js'
+import type { EventwireStats, TypedEvent } from '../core/types.js'
 import type { WorkerEventTarget, WorkerEventTargetOptions } from './worker-event-target.js'
 
 /** The link writer's bound; a channel has no send buffer, so it only caps one task's burst. */
@@ -29,20 +28,17 @@ export function createBroadcastEventTarget<TEvent extends TypedEvent>(
  * `flush()` only waits for this node's queue to be posted and one macrotask to pass.
  */
 class BroadcastTarget<TEvent extends TypedEvent>
-  extends RegistryEventTarget<TEvent>
+  extends NetworkTargetBase<TEvent>
   implements WorkerEventTarget<TEvent>
 {
   readonly nodeId: string
   readonly ready: Promise<void> = Promise.resolve()
-  readonly #stats = createStats()
-  protected readonly reportError: ErrorSink
-  readonly #reportStatus: (status: EventwireStatus) => void
   readonly #channel: BroadcastChannel
   readonly #codec: FrameCodec<CloneFrame>
   readonly #writer: LinkWriter<CloneFrame>
   readonly #onMessage = (event: MessageEvent) => this.#receive(event.data)
   readonly #onMessageError = (event: MessageEvent) => {
-    this.#stats.dropped++
+    this.counters.dropped++
     this.reportError(
       new EventwireError('ERR_SERIALIZE', 'a message on the channel could not be deserialized', {
         cause: event.data,
@@ -51,9 +47,7 @@ class BroadcastTarget<TEvent extends TypedEvent>
   }
 
   constructor(channel: BroadcastChannel, opts: Partial<WorkerEventTargetOptions>) {
-    super()
-    this.reportError = createErrorSink(readFunction('onError', opts.onError), this.#stats)
-    this.#reportStatus = createStatusSink(readFunction('onStatus', opts.onStatus), this.reportError)
+    super(opts)
     this.nodeId = opts.nodeId ?? createNodeId()
     this.#codec = createCloneCodec(readLimits(opts.limits))
     this.#channel = channel
@@ -67,35 +61,35 @@ class BroadcastTarget<TEvent extends TypedEvent>
       maxBufferedBytes: MAX_QUEUED_BYTES,
       overflow: 'drop-oldest',
       onDrop: (events) => {
-        this.#stats.dropped += events
+        this.counters.dropped += events
       },
       onOverflowClose: () => {},
       onSendError: (cause, frame) => {
-        this.#stats.sent--
-        this.#stats.dropped++
+        this.counters.sent--
+        this.counters.dropped++
         this.reportError(unsendableEventError(cause, frame))
       },
     })
     channel.addEventListener('message', this.#onMessage)
     channel.addEventListener('messageerror', this.#onMessageError)
-    this.#stats.connections = 1
-    this.#reportStatus({ type: 'connected' })
+    this.counters.connections = 1
+    this.reportStatus({ type: 'connected' })
   }
 
   /** Delivers to local listeners synchronously and posts the event on the channel for everyone else. */
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
-    this.#stats.dispatched++
+    this.counters.dispatched++
     const type = this.eventType(event.type)
     if (
       this.#writer.writeEvent(
         this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)),
       )
     ) {
-      this.#stats.sent++
+      this.counters.sent++
     }
-    this.#stats.delivered += this.registry.deliver(event)
+    this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }
 
@@ -114,25 +108,25 @@ class BroadcastTarget<TEvent extends TypedEvent>
     this.#channel.removeEventListener('message', this.#onMessage)
     this.#channel.removeEventListener('messageerror', this.#onMessageError)
     this.registry.clear()
-    this.#stats.connections = 0
-    this.#reportStatus({ type: 'closed' })
+    this.counters.connections = 0
+    this.reportStatus({ type: 'closed' })
   }
 
   stats(): EventwireStats {
-    return { ...this.#stats, subscriptions: this.registry.types().length }
+    return { ...this.counters, subscriptions: this.registry.types().length }
   }
 
   #receive(data: unknown): void {
     if (this.isClosed) return
     const result = this.#codec.decode(data)
     if (!result.ok) {
-      this.#stats.dropped++
+      this.counters.dropped++
       this.reportError(result.error)
       return
     }
     for (const frame of result.frames) {
       if (frame.kind !== 'event') {
-        this.#stats.dropped++
+        this.counters.dropped++
         this.reportError(
           new EventwireError('ERR_FRAME_MALFORMED', `a ${frame.kind} frame has no meaning on a channel`),
         )
@@ -141,11 +135,11 @@ class BroadcastTarget<TEvent extends TypedEvent>
       // A channel never delivers to the object that posted; this guards a node that joined the channel
       // through two objects under one nodeId.
       if (frame.origin === this.nodeId) continue
-      this.#stats.received++
+      this.counters.received++
       if (this.registry.has(frame.type)) {
         if (!isFirstSight(this, frame.id)) continue
         const received = withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops, frame.id)
-        this.#stats.delivered += this.registry.deliver(received)
+        this.counters.delivered += this.registry.deliver(received)
       }
       if (this.isClosed) return
     }
