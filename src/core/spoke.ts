@@ -87,6 +87,12 @@ export interface SpokeOptions<W = string> extends NetworkEventTargetOptions {
    * @default 10_000
    */
   readyTimeoutMs?: number
+  /**
+   * Dial at once. `false` waits for `start()`: a subclass whose link needs its own constructor to have
+   * finished starts the spoke at the end of it, so nothing reaches it half built.
+   * @default true
+   */
+  start?: boolean
   /** Most bytes queued toward the hub before `overflow` applies. @default 8 MiB */
   maxBufferedBytes?: number
   /** @default 'drop-oldest' */
@@ -146,6 +152,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   #link: Link<W> | undefined
   #writer: LinkWriter<W> | undefined
   #dial: AbortController | undefined
+  #isStarted = false
   #attempt = 0
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined
@@ -228,6 +235,13 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         () => clearTimeout(timer),
       )
     }
+    if (opts.start !== false) this.start()
+  }
+
+  /** Dials the hub, once (with `start: false`; otherwise the constructor has). A closed spoke stays closed. */
+  start(): void {
+    if (this.#isStarted || this.#state === 'closed') return
+    this.#isStarted = true
     this.#open()
   }
 

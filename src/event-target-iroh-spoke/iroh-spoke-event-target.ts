@@ -87,8 +87,6 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
     if (typeof alpn !== 'string' || alpn.length === 0 || alpnBytes(alpn).length > 255) {
       invalidOption('alpn', 'a string of 1 to 255 bytes', alpn)
     }
-    // The Spoke dials from its constructor, before `this` exists here: errors find it through this box.
-    const sink = { onInvalid: (_error: EventwireError) => {} }
     const links = new Set<LengthPrefixedLink>()
     const connect = createConnector({
       links,
@@ -104,15 +102,18 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
         maxFrameBytes,
         compress: (opts.compress ?? true) ? compress : undefined,
         decompress,
-        onInvalid: (error) => sink.onInvalid(error),
+        onInvalid: (error) => this.#envelopeInvalid(error),
       },
     })
-    super({ ...opts, limits, connect })
+    // The link reports refused envelopes to this spoke, which exists once `super` returns: it starts after.
+    super({ ...opts, limits, connect, start: false })
     this.#links = links
-    sink.onInvalid = (error) => {
-      this.#envelopeDrops++
-      this.reportLinkError(error)
-    }
+    this.start()
+  }
+
+  #envelopeInvalid(error: EventwireError): void {
+    this.#envelopeDrops++
+    this.reportLinkError(error)
   }
 
   /** Closes the link, and resolves once the hub has the last frames (or after 2 s) and the connection is closed. */

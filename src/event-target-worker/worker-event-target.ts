@@ -80,10 +80,6 @@ class WorkerSpoke<TEvent extends TypedEvent>
   implements WorkerEventTarget<TEvent>
 {
   constructor(endpoint: WorkerEndpoint, opts: Partial<WorkerEventTargetOptions>) {
-    // The link reports errors that do not close it (a worker's uncaught error, a message that could not be
-    // deserialized) through `reportError`, which exists only once `super` returns; the link opens in a
-    // later microtask, so nothing is reported before.
-    const sink = { report: (_error: EventwireError) => {} }
     const heartbeatIntervalMs = readNonNegativeInteger('heartbeatIntervalMs', opts.heartbeatIntervalMs, 0)
     super({
       ...opts,
@@ -95,10 +91,13 @@ class WorkerSpoke<TEvent extends TypedEvent>
         openEndpointLink(endpoint, {
           receive: handlers.receive,
           closed: handlers.closed,
-          error: (error) => sink.report(error),
+          error: (error) => this.reportError(error),
           lost: handlers.lost,
         }),
+      // The link reports errors that do not close it (a worker's uncaught error, a message that could not
+      // be deserialized) to this spoke, which exists once `super` returns: it starts after.
+      start: false,
     })
-    sink.report = (error) => this.reportError(error)
+    this.start()
   }
 }

@@ -344,3 +344,33 @@ describe('Spoke', () => {
     expect(got).toEqual(['routed'])
   })
 })
+
+describe('Spoke: start', () => {
+  it('with start: false, dials only once start() is called, once, and never after close()', async () => {
+    const hub = new Hub()
+    const connector = createMemoryConnector(hub)
+    let dials = 0
+    const spoke = new Spoke({
+      connect: (handlers, signal) => {
+        dials++
+        return connector.connect(handlers, signal)
+      },
+      heartbeatIntervalMs: 0,
+      start: false,
+    })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(dials).toBe(0)
+    spoke.start()
+    spoke.start()
+    await spoke.ready
+    expect(dials).toBe(1)
+    await spoke.close()
+    spoke.start()
+    expect(dials).toBe(1)
+    const closedFirst = new Spoke({ connect: connector.connect, start: false })
+    await closedFirst.close()
+    closedFirst.start()
+    expect(dials).toBe(1)
+    await hub.close()
+  })
+})
