@@ -17,13 +17,7 @@ import {
   type Link,
   type LinkCloseInfo,
 } from './link.js'
-import {
-  LinkWriter,
-  type OverflowPolicy,
-  type SharedBufferBudget,
-  SharedChunks,
-  unsendableEventError,
-} from './link-writer.js'
+import { LinkWriter, type OverflowPolicy, type SharedBufferBudget, SharedChunks } from './link-writer.js'
 import { NetworkTargetBase } from './network-target.js'
 import {
   readFunction,
@@ -422,16 +416,13 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       announceDrops: true,
       sharedBudget: this.buffered,
       sharedChunks: this.#chunks,
-      onDrop: (events) => {
-        this.counters.dropped += events
-      },
+      ...this.writerReports(),
       onOverflowClose: (error) => {
         this.reportError(error)
         this.#sayBye(peer, CLOSE_TRY_AGAIN_LATER, 'overflow')
         peer.link.close(CLOSE_TRY_AGAIN_LATER, 'overflow')
         this.peerClosed(peer, { code: CLOSE_TRY_AGAIN_LATER, reason: 'overflow', error })
       },
-      onSendError: (cause, frame) => this.#sendFailed(cause, frame),
     })
   }
 
@@ -632,13 +623,6 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
 
   #sendEvent(peer: HubPeer<W>, frame: W): void {
     if (peer.writer.writeEvent(frame)) this.counters.sent++
-  }
-
-  /** A link refused an event (a detail its platform cannot carry): count it and say which. */
-  #sendFailed(cause: unknown, frame: unknown): void {
-    this.counters.sent--
-    this.counters.dropped++
-    this.reportError(unsendableEventError(cause, frame))
   }
 
   #closeIdle(): void {

@@ -1,4 +1,5 @@
 import { RegistryEventTarget } from './event-target.js'
+import { type LinkWriterOptions, unsendableEventError } from './link-writer.js'
 import { readFunction } from './options.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
 import type { EventwireStats, EventwireStatus, NetworkEventTargetOptions, TypedEvent } from './types.js'
@@ -18,5 +19,23 @@ export abstract class NetworkTargetBase<TEvent extends TypedEvent> extends Regis
     super()
     this.reportError = createErrorSink(readFunction('onError', options.onError), this.counters)
     this.reportStatus = createStatusSink(readFunction('onStatus', options.onStatus), this.reportError)
+  }
+
+  /**
+   * What a `LinkWriter` of this target reports, the same on every target: events its overflow policy
+   * dropped are counted, and an event its link refused (a detail the platform cannot carry) is counted as
+   * dropped rather than sent and reported.
+   */
+  protected writerReports(): Pick<LinkWriterOptions, 'onDrop' | 'onSendError'> {
+    return {
+      onDrop: (events) => {
+        this.counters.dropped += events
+      },
+      onSendError: (cause, frame) => {
+        this.counters.sent--
+        this.counters.dropped++
+        this.reportError(unsendableEventError(cause, frame))
+      },
+    }
   }
 }

@@ -13,7 +13,7 @@ import {
   type Link,
   type LinkCloseInfo,
 } from './link.js'
-import { LinkWriter, type OverflowPolicy, unsendableEventError } from './link-writer.js'
+import { LinkWriter, type OverflowPolicy } from './link-writer.js'
 import { NetworkTargetBase } from './network-target.js'
 import {
   readFunction,
@@ -349,18 +349,11 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       maxBufferedBytes: this.#maxBufferedBytes,
       overflow: this.#overflow,
       announceDrops: true,
-      onDrop: (events) => {
-        this.counters.dropped += events
-      },
+      ...this.writerReports(),
       onOverflowClose: (error) => {
         link.close(CLOSE_NORMAL, 'overflow')
         // #lost reports it.
         this.#lost({ error })
-      },
-      onSendError: (cause, frame) => {
-        this.counters.sent--
-        this.counters.dropped++
-        this.reportError(unsendableEventError(cause, frame))
       },
     })
     this.#writer = writer

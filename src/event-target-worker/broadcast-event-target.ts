@@ -3,7 +3,7 @@ import { EventwireError } from '../core/errors.js'
 import { wireEventType } from '../core/frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
-import { LinkWriter, unsendableEventError } from '../core/link-writer.js'
+import { LinkWriter } from '../core/link-writer.js'
 import { NetworkTargetBase } from '../core/network-target.js'
 import { readLimits } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
@@ -60,15 +60,8 @@ class BroadcastTarget<TEvent extends TypedEvent>
     this.#writer = new LinkWriter(link, this.#codec, {
       maxBufferedBytes: MAX_QUEUED_BYTES,
       overflow: 'drop-oldest',
-      onDrop: (events) => {
-        this.counters.dropped += events
-      },
+      ...this.writerReports(),
       onOverflowClose: () => {},
-      onSendError: (cause, frame) => {
-        this.counters.sent--
-        this.counters.dropped++
-        this.reportError(unsendableEventError(cause, frame))
-      },
     })
     channel.addEventListener('message', this.#onMessage)
     channel.addEventListener('messageerror', this.#onMessageError)
