@@ -303,12 +303,7 @@ export class LinkWriter<W = string> {
     const frames = entries.map((entry) =>
       entry instanceof ChunkRange ? (entry.chunk.text(entry.start, entry.end) as W) : entry,
     )
-    this.#frames = []
-    this.#counts = []
-    this.#range = undefined
-    this.#queuedChars = 0
-    this.#holes = 0
-    this.#oldestEvent = 0
+    this.#clearQueue()
     if (this.#unannounced > 0) {
       // Once the queue moves again: the other side learns that events before this point were lost.
       frames.push(this.#codec.error('ERR_OVERFLOW', `${this.#unannounced} events dropped: read too slowly`))
@@ -377,13 +372,18 @@ export class LinkWriter<W = string> {
     this.#isClosed = true
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
+    this.#clearQueue()
+    this.#account(0)
+  }
+
+  /** Forgets the queue (flushed or given up), with its bookkeeping. */
+  #clearQueue(): void {
     this.#frames = []
     this.#counts = []
     this.#range = undefined
     this.#queuedChars = 0
     this.#holes = 0
     this.#oldestEvent = 0
-    this.#account(0)
   }
 
   #push(frame: W, size: number, count: number): void {
