@@ -12,6 +12,7 @@ import {
   encodePong,
   encodeSub,
   encodeUnsub,
+  eventHead,
   type Feature,
   FRAME_BATCH,
   FRAME_EVENT,
@@ -28,6 +29,8 @@ import type { Serializer } from './types.js'
 export interface FrameBatchOptions {
   /** The other side listed `run` in its hello: consecutive events of one type and origin may share one. */
   runs?: boolean
+  /** Per frame, what `FrameCodec.runKey` gave when it was written (text frames: runs are made from it). */
+  runKeys?: ReadonlyArray<string | undefined>
 }
 
 /**
@@ -53,6 +56,12 @@ export interface FrameCodec<W> {
   error(code: EventwireErrorCode, message: string, eventType?: string): W
   /** The last frame of a link closed on purpose: a close code (1000 to 4999) and a short reason. */
   bye(code: number, reason: string): W
+  /**
+   * For an event frame about to be written: a key that consecutive frames of one run share (the same
+   * string object), or undefined when the frame cannot be part of a run. Codecs whose frames show their
+   * structure (clone arrays) need none.
+   */
+  runKey?(type: string, origin: string, hops?: number, id?: string): string | undefined
   /** Joins encoded frames into one batch frame without encoding them again. */
   batch(frames: readonly W[], options?: FrameBatchOptions): W
   /** Decodes one received message; never throws. */
@@ -68,8 +77,12 @@ export function createTextCodec(
 ): FrameCodec<string> {
   return {
     limits,
+    features: TEXT_FEATURES,
     event: (type, origin, detail, hops, id) =>
       encodeEvent(type, origin, detail, serializer, hops, undefined, id),
+    // encodeEvent writes such a frame as this head, the detail and `]`.
+    runKey: (type, origin, hops = 0, id) =>
+      hops === 0 && id === undefined ? eventHead(type, origin) : undefined,
     hello: encodeHello,
     sub: encodeSub,
     unsub: encodeUnsub,
@@ -77,11 +90,45 @@ export function createTextCodec(
     pong: encodePong,
     error: encodeError,
     bye: encodeBye,
-    batch: encodeBatch,
+    batch: (frames, options) =>
+      options?.runs === true && options.runKeys !== undefined
+        ? textBatchRuns(frames, options.runKeys)
+        : encodeBatch(frames),
     // decodeFrames refuses anything that is not a string.
     decode: (data) => decodeFrames(data as string, limits, serializer),
     size: (data) => data.length,
   }
+}
+
+/**
+ * Text links carry runs too: a run spares the receiver an array per event (and the sender repeating the
+ * type and origin), which is most of what parsing a batch of small events costs.
+ */
+const TEXT_FEATURES: readonly Feature[] = Object.freeze(['run'])
+
+/**
+ * A batch in which each stretch of two or more event frames with the same run key (the head
+ * `[1,"type","origin",` that encodeEvent wrote them with, hops 0, no identity) is one run frame
+ * `[9,"type","origin",0,detail,…]`, built from the frames' own text.
+ */
+function textBatchRuns(frames: readonly string[], keys: ReadonlyArray<string | undefined>): string {
+  const out: string[] = []
+  let i = 0
+  while (i < frames.length) {
+    const key = keys[i]
+    let end = i + 1
+    if (key !== undefined) while (end < frames.length && keys[end] === key) end++
+    if (end - i === 1) {
+      out.push(frames[i]!)
+    } else {
+      const details: string[] = []
+      for (let j = i; j < end; j++) details.push(frames[j]!.slice(key!.length, -1))
+      // `[1,"type","origin",` becomes `[9,"type","origin",0,`.
+      out.push(`[${FRAME_RUN}${key!.slice(2)}0,${details.join(',')}]`)
+    }
+    i = end
+  }
+  return out.length === 1 ? out[0]! : encodeBatch(out)
 }
 
 /** A frame as the array a structured-clone link carries. */

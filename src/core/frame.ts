@@ -164,13 +164,13 @@ export function encodeEvent(
   }
 }
 
-/** `[1,"type","origin",` for the most recent (type, origin) pairs. */
+/** `[1,"type","origin",` for the most recent (type, origin) pairs (one string each: compare by identity). */
 const heads = new Map<string, Map<string, string>>()
 /** Pairs remembered at most: a hub relays many origins, and each type is at most `maxTypeLength` long. */
 const MAX_HEADS = 1_024
 let headCount = 0
 
-function eventHead(type: string, origin: string): string {
+export function eventHead(type: string, origin: string): string {
   let byOrigin = heads.get(type)
   const cached = byOrigin?.get(origin)
   if (cached !== undefined) return cached

@@ -276,8 +276,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     const peers = this.#interest.get(event.type)
     if (peers !== undefined) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      const frame = this.#codec.event(event.type, this.nodeId, event.detail, eventHops(event), eventId(event))
-      for (const peer of peers) this.#sendEvent(peer, frame)
+      const hops = eventHops(event)
+      const id = eventId(event)
+      const frame = this.#codec.event(event.type, this.nodeId, event.detail, hops, id)
+      const key = this.#codec.runKey?.(event.type, this.nodeId, hops, id)
+      for (const peer of peers) this.#sendEvent(peer, frame, key)
     }
     this.counters.delivered += this.registry.deliver(event)
     this.#tapped(event)
@@ -543,7 +546,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
         this.peerError(from, error as EventwireError)
         return
       }
-      for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame)
+      const key = this.#codec.runKey?.(type, origin, hops, id)
+      for (const peer of peers) if (peer !== from) this.#sendEvent(peer, frame, key)
     }
     if (!this.registry.has(type) && this.#taps.size === 0 && from.target === undefined) return
     const event = withHops(new CustomEvent(type, { detail }), hops, id)
@@ -594,15 +598,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   sendTo(peer: HubPeer<W>, event: Event): void {
     this.counters.dispatched++
     if (peer.isGone || !peer.types.has(event.type)) return
+    const hops = eventHops(event)
+    const id = eventId(event)
     this.#sendEvent(
       peer,
-      this.#codec.event(
-        event.type,
-        this.nodeId,
-        (event as CustomEvent).detail,
-        eventHops(event),
-        eventId(event),
-      ),
+      this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail, hops, id),
+      this.#codec.runKey?.(event.type, this.nodeId, hops, id),
     )
   }
 
@@ -621,8 +622,8 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     this.#safely(() => this.#onDisconnection?.(peer.info, info))
   }
 
-  #sendEvent(peer: HubPeer<W>, frame: W): void {
-    if (peer.writer.writeEvent(frame)) this.counters.sent++
+  #sendEvent(peer: HubPeer<W>, frame: W, runKey: string | undefined): void {
+    if (peer.writer.writeEvent(frame, runKey)) this.counters.sent++
   }
 
   #closeIdle(): void {

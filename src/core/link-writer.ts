@@ -188,6 +188,8 @@ export class LinkWriter<W = string> {
    * an event frame, more for a range of a chunk.
    */
   #counts: number[] = []
+  /** Parallel to #frames: the run key each event frame was written with (`FrameCodec.runKey`), if any. */
+  #keys: Array<string | undefined> = []
   readonly #chunks: SharedChunks
   /** The newest entry of #frames, while it is a range that later frames may extend. */
   #range: ChunkRange | undefined
@@ -221,7 +223,7 @@ export class LinkWriter<W = string> {
   }
 
   /** Queues an event frame; returns false when the overflow policy dropped it or closed the link. */
-  writeEvent(frame: W): boolean {
+  writeEvent(frame: W, runKey?: string): boolean {
     if (this.#isClosed) return false
     if (this.#isShedding) {
       this.#dropped(1)
@@ -248,12 +250,13 @@ export class LinkWriter<W = string> {
       } else {
         this.#frames.push(range)
         this.#counts.push(1)
+        this.#keys.push(undefined)
         this.#range = range
         this.#count(size)
       }
       return true
     }
-    this.#push(frame, size, 1)
+    this.#push(frame, size, 1, runKey)
     return true
   }
 
@@ -299,7 +302,7 @@ export class LinkWriter<W = string> {
     // The link moves again.
     this.#blockedSince = undefined
     this.#isShedding = false
-    const { frames: entries, counts } = this.#compacted()
+    const { frames: entries, counts, keys } = this.#compacted()
     const frames = entries.map((entry) =>
       entry instanceof ChunkRange ? (entry.chunk.text(entry.start, entry.end) as W) : entry,
     )
@@ -308,6 +311,7 @@ export class LinkWriter<W = string> {
       // Once the queue moves again: the other side learns that events before this point were lost.
       frames.push(this.#codec.error('ERR_OVERFLOW', `${this.#unannounced} events dropped: read too slowly`))
       counts.push(0)
+      keys.push(undefined)
       this.#unannounced = 0
     }
     let start = 0
@@ -322,20 +326,23 @@ export class LinkWriter<W = string> {
         events += Math.max(1, counts[end]!)
         end++
       }
-      this.#send(frames, counts, start, end)
+      this.#send(frames, counts, keys, start, end)
       start = end
     }
     this.#account(this.#platformBytes())
   }
 
   /** Sends frames[start, end) as one message; if the link refuses it, frame by frame. */
-  #send(frames: W[], counts: number[], start: number, end: number): void {
+  #send(frames: W[], counts: number[], keys: Array<string | undefined>, start: number, end: number): void {
     if (this.#isClosed) return
     // A chunk is several frames joined: it always travels inside a batch.
     const message =
       end - start === 1 && counts[start]! <= 1
         ? frames[start]!
-        : this.#codec.batch(frames.slice(start, end), { runs: this.#isRunsEnabled })
+        : this.#codec.batch(frames.slice(start, end), {
+            runs: this.#isRunsEnabled,
+            runKeys: keys.slice(start, end),
+          })
     try {
       this.#link.send(message)
       return
@@ -345,7 +352,7 @@ export class LinkWriter<W = string> {
         return
       }
     }
-    for (let i = start; i < end; i++) this.#send(frames, counts, i, i + 1)
+    for (let i = start; i < end; i++) this.#send(frames, counts, keys, i, i + 1)
   }
 
   /** The platform buffer drained: write what waits. */
@@ -380,17 +387,19 @@ export class LinkWriter<W = string> {
   #clearQueue(): void {
     this.#frames = []
     this.#counts = []
+    this.#keys = []
     this.#range = undefined
     this.#queuedChars = 0
     this.#holes = 0
     this.#oldestEvent = 0
   }
 
-  #push(frame: W, size: number, count: number): void {
+  #push(frame: W, size: number, count: number, runKey?: string): void {
     // Frames after this one start a new range: order is kept.
     this.#range = undefined
     this.#frames.push(frame)
     this.#counts.push(count)
+    this.#keys.push(runKey)
     this.#count(size)
     // A burst larger than a batch leaves now, in several writes, instead of piling up until the tick ends;
     // not while the link is blocked, where the retry timer will try again (asking each push costs).
@@ -484,9 +493,10 @@ export class LinkWriter<W = string> {
     }
     // Holes are removed once they are half the queue, so each costs O(1) amortized.
     if (this.#holes > 64 && this.#holes * 2 > frames.length) {
-      const { frames: kept, counts } = this.#compacted()
+      const { frames: kept, counts, keys } = this.#compacted()
       this.#frames = kept
       this.#counts = counts
+      this.#keys = keys
       this.#holes = 0
       this.#oldestEvent = 0
     }
@@ -506,16 +516,18 @@ export class LinkWriter<W = string> {
   }
 
   /** The queue without its holes. */
-  #compacted(): { frames: Array<W | ChunkRange>; counts: number[] } {
+  #compacted(): { frames: Array<W | ChunkRange>; counts: number[]; keys: Array<string | undefined> } {
     const frames: Array<W | ChunkRange> = []
     const counts: number[] = []
+    const keys: Array<string | undefined> = []
     for (let i = 0; i < this.#frames.length; i++) {
       const frame = this.#frames[i]
       if (frame === undefined) continue
       frames.push(frame)
       counts.push(this.#counts[i]!)
+      keys.push(this.#keys[i])
     }
-    return { frames, counts }
+    return { frames, counts, keys }
   }
 
   #dropped(events: number): void {

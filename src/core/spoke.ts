@@ -254,7 +254,12 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     // A peer whose other side filters sends nothing the other side did not subscribe to.
     if (!(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
-      this.#send(this.#codec.event(type, this.nodeId, event.detail, eventHops(event), eventId(event)))
+      const hops = eventHops(event)
+      const id = eventId(event)
+      this.#send(
+        this.#codec.event(type, this.nodeId, event.detail, hops, id),
+        this.#codec.runKey?.(type, this.nodeId, hops, id),
+      )
     }
     this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
@@ -462,9 +467,9 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
 
   // --- frames ---
 
-  #send(frame: W): void {
+  #send(frame: W, runKey?: string): void {
     if (this.#writer !== undefined) {
-      if (this.#writer.writeEvent(frame)) this.counters.sent++
+      if (this.#writer.writeEvent(frame, runKey)) this.counters.sent++
       return
     }
     const limit = this.#offlineLimit()

@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { createTextCodec } from '../../../src/core/codec.js'
 import { EventwireError } from '../../../src/core/errors.js'
 import {
   DEFAULT_FRAME_LIMITS,
@@ -286,5 +287,52 @@ describe('encodeEvent: the text of the whole frame array', () => {
       expect.objectContaining({ code: 'ERR_SERIALIZE' }),
     )
     expect(encodeEvent('t', 'o', undefined, jsonSerializer)).toBe('[1,"t","o",null]')
+  })
+})
+
+describe('text runs: consecutive events of one type and origin in one run frame', () => {
+  it('decode to exactly the events of the plain batch, in order, for any mix of events and other frames', () => {
+    const codec = createTextCodec()
+    const item = fc.oneof(
+      fc.record({
+        kind: fc.constant('event' as const),
+        type: fc.constantFrom('a', 'b', 'é"\\'),
+        origin: fc.constantFrom('o1', 'o2'),
+        detail: fc.jsonValue(),
+        hops: fc.constantFrom(0, 0, 0, 2),
+        id: fc.option(fc.constantFrom('id-1', 'id-2'), { nil: undefined }),
+      }),
+      fc.record({ kind: fc.constant('ping' as const), n: fc.nat(1000) }),
+    )
+    fc.assert(
+      fc.property(fc.array(item, { minLength: 1, maxLength: 40 }), (items) => {
+        const frames: string[] = []
+        const keys: Array<string | undefined> = []
+        for (const it of items) {
+          if (it.kind === 'ping') {
+            frames.push(codec.ping(it.n))
+            keys.push(undefined)
+          } else {
+            frames.push(codec.event(it.type, it.origin, it.detail, it.hops, it.id))
+            keys.push(codec.runKey!(it.type, it.origin, it.hops, it.id))
+          }
+        }
+        const plain = codec.decode(codec.batch(frames))
+        const withRuns = codec.batch(frames, { runs: true, runKeys: keys })
+        expect(codec.decode(withRuns)).toEqual(plain)
+        expect(plain.ok).toBe(true)
+      }),
+      { numRuns: 1_000 },
+    )
+  })
+
+  it('writes a stretch of same-type events from one origin as one run, which is shorter', () => {
+    const codec = createTextCodec()
+    const frames = [1, 2, 3].map((n) => codec.event('tick', 'node', { n }))
+    const keys = [1, 2, 3].map(() => codec.runKey!('tick', 'node'))
+    const withRuns = codec.batch(frames, { runs: true, runKeys: keys })
+    expect(withRuns).toBe('[9,"tick","node",0,{"n":1},{"n":2},{"n":3}]')
+    expect(withRuns.length).toBeLessThan(codec.batch(frames).length)
+    expect(codec.features).toContain('run')
   })
 })

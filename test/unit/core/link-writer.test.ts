@@ -243,3 +243,23 @@ describe('LinkWriter: blocked writers sharing chunks', () => {
     }
   })
 })
+
+describe('LinkWriter: runs on text links', () => {
+  it('writes same-type events from one origin as one run once the other side reads runs, and not before', () => {
+    const codec = createTextCodec()
+    const sent: string[] = []
+    const writer = new LinkWriter({ send: (data) => sent.push(data), close: () => {} }, codec, options())
+    const write = () => {
+      for (const n of [1, 2, 3])
+        writer.writeEvent(codec.event('tick', 'node', n), codec.runKey!('tick', 'node'))
+      writer.flush()
+    }
+    write()
+    writer.enableRuns()
+    write()
+    expect(sent).toEqual([
+      '[4,[1,"tick","node",1],[1,"tick","node",2],[1,"tick","node",3]]',
+      '[9,"tick","node",0,1,2,3]',
+    ])
+  })
+})
