@@ -42,6 +42,38 @@ export const asyncDisposeSymbol: typeof Symbol.asyncDispose =
 export const disposeSymbol: typeof Symbol.dispose =
   Symbol.dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose)
 
+/**
+ * The ending half of every `PubSubIterator` (subscriptions and operators): `return()`, `throw()`, both
+ * disposals and being its own iterable, all through one `end()`, so they cannot drift apart.
+ */
+export abstract class EndableIterator<T> implements PubSubIterator<T> {
+  abstract next(): Promise<IteratorResult<T, undefined>>
+  /** Ends the iterator now: settles pending `next()` calls with `{ done: true }` and releases its source. */
+  protected abstract end(): void
+
+  return(): Promise<IteratorResult<T, undefined>> {
+    this.end()
+    return Promise.resolve(doneResult<T>())
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T, undefined>> {
+    this.end()
+    return Promise.reject(error)
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  [asyncDisposeSymbol](): Promise<IteratorResult<T, undefined>> {
+    return this.return()
+  }
+
+  [disposeSymbol](): void {
+    this.end()
+  }
+}
+
 /** A fresh `{ done: true }` result; fresh because a consumer may keep or mutate what it receives. */
 export function doneResult<T>(): IteratorResult<T, undefined> {
   return { value: undefined, done: true }

@@ -1,11 +1,5 @@
 import { EventwireError } from '../core/errors.js'
-import {
-  asyncDisposeSymbol,
-  disposeSymbol,
-  doneResult,
-  type PubSubIterator,
-  reportUncaught,
-} from './iterator.js'
+import { doneResult, EndableIterator, reportUncaught } from './iterator.js'
 
 /**
  * What a subscription does when a value arrives and its buffer already holds `size` values:
@@ -58,7 +52,7 @@ const INITIAL_CAPACITY = 8
  * waiting consumer goes straight to its resolver, a buffered value comes back as an already resolved
  * promise, and nothing but the result object and its promise is allocated per event.
  */
-export class SubscriptionBuffer<T> implements PubSubIterator<T> {
+export class SubscriptionBuffer<T> extends EndableIterator<T> {
   readonly #context: SubscriptionContext
   readonly #eventType: string
   /** Circular buffer: `#length` values starting at `#head`, wrapping at `#ring.length` (at most `size`). */
@@ -82,6 +76,7 @@ export class SubscriptionBuffer<T> implements PubSubIterator<T> {
   }
 
   constructor(context: SubscriptionContext, eventType: string) {
+    super()
     this.#context = context
     this.#eventType = eventType
     // Added synchronously, so an event published right after subscribe() is already captured.
@@ -108,25 +103,7 @@ export class SubscriptionBuffer<T> implements PubSubIterator<T> {
     })
   }
 
-  return(): Promise<IteratorResult<T, undefined>> {
-    this.#end()
-    return Promise.resolve(doneResult<T>())
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<T, undefined>> {
-    this.#end()
-    return Promise.reject(error)
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this
-  }
-
-  [asyncDisposeSymbol](): Promise<IteratorResult<T, undefined>> {
-    return this.return()
-  }
-
-  [disposeSymbol](): void {
+  protected end(): void {
     this.#end()
   }
 

@@ -1,4 +1,4 @@
-import { asyncDisposeSymbol, disposeSymbol, doneResult, type PubSubIterator } from '../iterator.js'
+import { doneResult, EndableIterator } from '../iterator.js'
 
 interface Waiter<T> {
   resolve(result: IteratorResult<T, undefined>): void
@@ -14,7 +14,7 @@ interface Waiter<T> {
  * (return its sources, clear its timers). `produce()` runs only while a consumer waits, one call at a
  * time, so operators add no buffering of their own.
  */
-export abstract class OperatorIterator<T> implements PubSubIterator<T> {
+export abstract class OperatorIterator<T> extends EndableIterator<T> {
   readonly #waiters: Array<Waiter<T>> = []
   #isPumping = false
   #isDone = false
@@ -38,25 +38,7 @@ export abstract class OperatorIterator<T> implements PubSubIterator<T> {
     })
   }
 
-  return(): Promise<IteratorResult<T, undefined>> {
-    this.#finish()
-    return Promise.resolve(doneResult<T>())
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<T, undefined>> {
-    this.#finish()
-    return Promise.reject(error)
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this
-  }
-
-  [asyncDisposeSymbol](): Promise<IteratorResult<T, undefined>> {
-    return this.return()
-  }
-
-  [disposeSymbol](): void {
+  protected end(): void {
     this.#finish()
   }
 
