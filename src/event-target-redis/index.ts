@@ -3,7 +3,9 @@
  * Every node is equal; the scale-out path for hubs on several machines.
  * @module
  */
+export type { RedisClient } from './client.js'
 export type { RedisAuthOptions } from './frame-auth.js'
-export type { RedisClient, RedisEventTarget, RedisEventTargetOptions } from './redis-event-target.js'
+export type { RedisEventTargetOptions } from './options.js'
+export type { RedisEventTarget } from './redis-event-target.js'
 export { createRedisEventTarget } from './redis-event-target.js'
 export type { RedisWireFormat } from './yoga-format.js'
