@@ -173,7 +173,7 @@ describe('iroh: hostile input on a raw stream', () => {
     await waitFor(() => raw.closedReason() !== undefined, { timeoutMs: 5_000 })
     expect(raw.closedReason()).toBe('closed by peer: ERR_FRAME_TOO_LARGE (code 1009)')
     expect(raw.frames).toEqual([
-      [0, 1, hub.nodeId, 'hub'],
+      [0, 1, hub.nodeId, 'hub', ['run']],
       [5, 'ERR_FRAME_TOO_LARGE', 'frame of 2147483647 bytes exceeds maxFrameBytes (65536)', null],
     ])
     expect(errors.map((error) => error.code)).toEqual(['ERR_FRAME_TOO_LARGE'])
