@@ -467,6 +467,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     this.reportError(error)
   }
 
+  /** @internal The hub was given an `authorize`. */
+  get hasAuthorize(): boolean {
+    return this.#authorize !== undefined
+  }
+
   /** @internal */
   authorize(peer: HubPeer<W>, type: string, action: HubAction): boolean | Promise<boolean> {
     if (this.#authorize === undefined) return true
@@ -818,7 +823,8 @@ class HubPeer<W> implements HubConnection {
         if (!this.#hello(frame)) return
         continue
       }
-      if (frame.kind === 'event' || frame.kind === 'sub') {
+      // Without `authorize` every frame is allowed: no verdict to ask for or remember, per event.
+      if ((frame.kind === 'event' || frame.kind === 'sub') && this.hub.hasAuthorize) {
         const action: HubAction = frame.kind === 'event' ? 'publish' : 'subscribe'
         const verdict = this.#verdict(frame.type, action)
         if (typeof verdict !== 'boolean') {
