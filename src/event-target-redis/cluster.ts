@@ -45,6 +45,27 @@ export function hashSlot(name: string): number {
   return crc & (SLOT_COUNT - 1)
 }
 
+/** Channels whose slot a cache remembers at most (it starts again past that). */
+const MAX_CACHED_SLOTS = 10_000
+
+/**
+ * Hash slots of channels, remembered: a channel's slot never changes, and CRC16 of its UTF-8 bytes on
+ * every publish or subscribe would cost more than the lookup.
+ */
+class SlotCache {
+  readonly #byChannel = new Map<string, number>()
+
+  of(channel: string): number {
+    let slot = this.#byChannel.get(channel)
+    if (slot === undefined) {
+      if (this.#byChannel.size >= MAX_CACHED_SLOTS) this.#byChannel.clear()
+      slot = hashSlot(channel)
+      this.#byChannel.set(channel, slot)
+    }
+    return slot
+  }
+}
+
 /** `host:port`, as a Cluster names a node in its slot table. */
 export function nodeKey(node: Redis): string {
   return `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`
@@ -289,7 +310,7 @@ export class ClusterPublishLinks {
   #owners: string[] | undefined
   /** Channels whose slot moved: held until the slot table has been read again. */
   readonly #stale = new Set<string>()
-  readonly #slots = new Map<string, number>()
+  readonly #slots = new SlotCache()
   /** Classic pub/sub: channel -> the master it publishes through, until the owners change. */
   readonly #classicRoutes = new Map<string, string | undefined>()
   #isClosed = false
@@ -401,13 +422,7 @@ export class ClusterPublishLinks {
 
   #keyOf(channel: string): string | undefined {
     if (this.#isSharded) {
-      let slot = this.#slots.get(channel)
-      if (slot === undefined) {
-        if (this.#slots.size >= 10_000) this.#slots.clear()
-        slot = hashSlot(channel)
-        this.#slots.set(channel, slot)
-      }
-      return this.#cluster.slots[slot]?.[0]
+      return this.#cluster.slots[this.#slots.of(channel)]?.[0]
     }
     if (this.#classicRoutes.has(channel)) return this.#classicRoutes.get(channel)
     if (this.#classicRoutes.size >= 10_000) this.#classicRoutes.clear()
@@ -538,7 +553,7 @@ export class ClusterSubscribeLinks {
   readonly #unsettled = new Set<string>()
   /** channel -> the link it is subscribed, or being subscribed, on. */
   readonly #placed = new Map<string, SubscriberLink>()
-  readonly #slots = new Map<string, number>()
+  readonly #slots = new SlotCache()
   readonly #refresher: Refresher
   /** The slot owners as of the last look at the slot table. */
   #owners: string[] = []
@@ -639,13 +654,7 @@ export class ClusterSubscribeLinks {
 
   #keyOf(channel: string): string | undefined {
     if (!this.#isSharded) return this.#neededKeys()[0]
-    let slot = this.#slots.get(channel)
-    if (slot === undefined) {
-      if (this.#slots.size >= 10_000) this.#slots.clear()
-      slot = hashSlot(channel)
-      this.#slots.set(channel, slot)
-    }
-    return this.#cluster.slots[slot]?.[0]
+    return this.#cluster.slots[this.#slots.of(channel)]?.[0]
   }
 
   /** Subscribes `channel` on its owner's connection, unless it is subscribed (or being) there already. */
