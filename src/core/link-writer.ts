@@ -328,21 +328,12 @@ export class LinkWriter<W = string> {
       keys.push(undefined)
       this.#unannounced = 0
     }
-    let start = 0
-    while (start < frames.length) {
-      let end = start
-      let chars = 0
-      let events = 0
-      while (end < frames.length) {
-        const size = this.#codec.size(frames[end]!)
-        if (end > start && (chars + size > MAX_BATCH_CHARS || events + counts[end]! > MAX_BATCH_EVENTS)) break
-        chars += size
-        events += Math.max(1, counts[end]!)
-        end++
-      }
-      this.#send(frames, counts, keys, start, end)
-      start = end
-    }
+    forEachBatch(
+      frames.length,
+      (i) => this.#codec.size(frames[i]!),
+      (i) => Math.max(1, counts[i]!),
+      (start, end) => this.#send(frames, counts, keys, start, end),
+    )
     this.#account(this.#platformBytes())
   }
 
@@ -554,6 +545,35 @@ export class LinkWriter<W = string> {
   #closeForOverflow(message: string): void {
     this.dispose()
     this.#options.onOverflowClose(new EventwireError('ERR_OVERFLOW', message))
+  }
+}
+
+/**
+ * Cuts `count` queued frames into consecutive batches, each of at most `MAX_BATCH_CHARS` characters and
+ * `MAX_BATCH_EVENTS` events (a frame larger than that is a batch of its own), and calls `send(start, end)`
+ * for each, in order. Every writer of batches uses it: the link writer, and the Redis target's publisher.
+ */
+export function forEachBatch(
+  count: number,
+  sizeAt: (index: number) => number,
+  eventsAt: (index: number) => number,
+  send: (start: number, end: number) => void,
+): void {
+  let start = 0
+  while (start < count) {
+    let end = start
+    let chars = 0
+    let events = 0
+    while (end < count) {
+      const size = sizeAt(end)
+      const more = eventsAt(end)
+      if (end > start && (chars + size > MAX_BATCH_CHARS || events + more > MAX_BATCH_EVENTS)) break
+      chars += size
+      events += more
+      end++
+    }
+    send(start, end)
+    start = end
   }
 }
 

@@ -1,5 +1,6 @@
 import { EventwireError } from '../core/errors.js'
 import { encodeBatch } from '../core/frame.js'
+import { forEachBatch } from '../core/link-writer.js'
 import type { ErrorSink } from '../core/report.js'
 import type { EventwireStats } from '../core/types.js'
 import type { RedisClient } from './client.js'
@@ -14,15 +15,13 @@ import type { EchoFilter } from './yoga-format.js'
  * queued before it, and on a Cluster each channel has its own connection, which can refuse a publish for
  * the cluster's state. So, per channel and in dispatch order:
  *
- * - the frames of one tick leave as one PUBLISH (a batch frame), split past MAX_BATCH_CHARS;
+ * - the frames of one tick leave as one PUBLISH (a batch frame), cut as a link writer cuts its batches
+ *   (`forEachBatch`);
  * - while the channel's connection is not ready they are held (at most `offlineQueueSize`, the oldest
  *   dropped past it) and published first once it is;
  * - a publish the cluster refused goes back in front of the channel's held frames, and no later frame of
  *   the channel leaves while an earlier one is in flight on another connection.
  */
-
-/** Largest message published at once; a larger same-tick backlog on one channel is split. */
-const MAX_BATCH_CHARS = 256 * 1024
 
 /** What the publisher shares with its target. */
 export interface PublisherHost {
@@ -225,17 +224,14 @@ export class RedisPublisher {
       for (const frame of frames) this.#publish(via, channel, [frame])
       return
     }
-    let start = 0
-    while (start < frames.length) {
-      let end = start
-      let chars = 0
-      while (end < frames.length && (end === start || chars + frames[end]!.length <= MAX_BATCH_CHARS)) {
-        chars += frames[end]!.length
-        end++
-      }
-      this.#publish(via, channel, end - start === frames.length ? frames : frames.slice(start, end))
-      start = end
-    }
+    // The same cut as every link's batches: at most 256 KiB and 5,000 events a message.
+    forEachBatch(
+      frames.length,
+      (i) => frames[i]!.length,
+      () => 1,
+      (start, end) =>
+        this.#publish(via, channel, end - start === frames.length ? frames : frames.slice(start, end)),
+    )
   }
 
   #hold(item: HeldFrame): void {
