@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import {
   account,
@@ -36,6 +37,7 @@ afterAll(async () => {
 })
 
 const TYPES = Array.from({ length: 20 }, (_, i) => `t${i}`)
+type ClusterClientOf = ReturnType<ClusterClient['create']>
 let round = 0
 
 for (const client of CLUSTER_CLIENTS) {
@@ -197,3 +199,49 @@ for (const client of CLUSTER_CLIENTS) {
     })
   }
 }
+
+describe('redis cluster: a target made from clients that are already ready', () => {
+  for (const client of CLUSTER_CLIENTS) {
+    for (const sharded of [false, true]) {
+      it(`${client.name}, ${sharded ? 'sharded' : 'classic'}: builds, subscribes and delivers in order`, async () => {
+        const options = { shardedSubscribers: sharded }
+        const clients = [0, 1, 2, 3].map(() => client.create(cluster.startupNodes, options))
+        cleanup.push(async () => {
+          for (const redis of clients) redis.disconnect()
+        })
+        // The slot table is known before the targets exist: their cluster links may report at once.
+        await Promise.all(
+          clients.map(
+            (redis) =>
+              new Promise<void>((resolve, reject) => {
+                if (redis.status === 'ready') resolve()
+                redis.once('ready', () => resolve())
+                redis.once('error', reject)
+              }),
+          ),
+        )
+        const prefix = `ready${++round}:`
+        const make = (publishClient: ClusterClientOf, subscribeClient: ClusterClientOf) =>
+          createRedisEventTarget({ publishClient, subscribeClient, sharded, prefix })
+        const sender = make(clients[0]!, clients[1]!)
+        const receiver = make(clients[2]!, clients[3]!)
+        cleanup.push(() => Promise.all([sender.close(), receiver.close()]))
+        const got: number[] = []
+        for (const type of TYPES) {
+          receiver.addEventListener(type, (event) => got.push((event as CustomEvent<number>).detail))
+        }
+        await Promise.all([sender.ready, receiver.ready])
+        await receiver.flush()
+        for (let n = 0; n < 200; n++)
+          sender.dispatchEvent(new CustomEvent(TYPES[n % TYPES.length]!, { detail: n }))
+        await waitFor(() => got.length === 200, { timeoutMs: 10_000, message: '200 events' })
+        // Per type, in dispatch order.
+        for (const [index, type] of TYPES.entries()) {
+          const ofType = got.filter((n) => n % TYPES.length === index)
+          expect(ofType, type).toEqual([...ofType].sort((a, b) => a - b))
+        }
+        expect(new Set(got).size).toBe(200)
+      }, 30_000)
+    }
+  }
+})
