@@ -20,12 +20,12 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { PerformanceObserver } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
+
 import { WebSocket } from 'ws'
 import type { WebSocketServerEventTarget } from '../src/event-target-websocket-server/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { collectGarbage, expectCount, median, nextTask, ROUND_MS, ROUNDS, report, si } from './harness.js'
+import { bundleChild } from './support/child.js'
 import { startHub } from './support/eventwire.js'
 import type { FromSpokes, ToSpokes } from './support/hostile-spokes.js'
 
@@ -74,18 +74,7 @@ interface Spokes {
 }
 
 async function startSpokes(url: string): Promise<Spokes> {
-  // Next to the benchmark bundles, so the packages it leaves external resolve from node_modules.
-  const file = fileURLToPath(new URL(`../.tmp/bench-hostile-spokes-${process.pid}.mjs`, import.meta.url))
-  await build({
-    entryPoints: [fileURLToPath(new URL('../bench/support/hostile-spokes.ts', import.meta.url))],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  })
+  const file = await bundleChild('../bench/support/hostile-spokes.ts', 'hostile-spokes')
   const child = fork(file, [url, String(GOOD_SPOKES), TYPE, PROBE_TYPE], {
     execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -18,9 +18,9 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { MessageChannel, Worker } from 'node:worker_threads'
-import { build } from 'esbuild'
+
 import { type WebSocket, WebSocketServer } from 'ws'
 import { createWorkerEventTarget } from '../src/event-target-worker/index.js'
 import { createEvent } from '../src/index.js'
@@ -36,6 +36,7 @@ import {
   report,
   si,
 } from './harness.js'
+import { bundleChild } from './support/child.js'
 import { listen, startHub } from './support/eventwire.js'
 import {
   ACK_DOWN,
@@ -843,22 +844,6 @@ function printLatency(title: string, rows: LatencyRow[]): void {
 
 // --- the parent: one process per path, then the summary ---
 
-async function buildChild(entry: string, name: string): Promise<string> {
-  // Next to the benchmark bundles, so the packages it leaves external resolve from node_modules.
-  const file = fileURLToPath(new URL(`../.tmp/bench-${name}-${process.pid}.mjs`, import.meta.url))
-  await build({
-    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'warning',
-  })
-  return file
-}
-
 /** Runs one path in a fresh process: this bundle again, with REALISTIC_PATH set. */
 async function runPath(path: string, spokes: string, worker: string): Promise<PathResult> {
   const child = fork(process.argv[1]!, [], {
@@ -931,8 +916,8 @@ export async function run(): Promise<void> {
   const only = process.env.REALISTIC_ONLY?.split(',').filter((name) => name !== '')
   const unknown = only?.filter((name) => PATHS[name] === undefined) ?? []
   if (unknown.length > 0) throw new Error(`REALISTIC_ONLY: unknown path ${unknown.join(', ')}`)
-  const spokes = await buildChild('../bench/support/realistic-spokes.ts', 'realistic-spokes')
-  const worker = await buildChild('../bench/support/realistic-worker.ts', 'realistic-worker')
+  const spokes = await bundleChild('../bench/support/realistic-spokes.ts', 'realistic-spokes')
+  const worker = await bundleChild('../bench/support/realistic-worker.ts', 'realistic-worker')
   try {
     const results: PathResult[] = []
     for (const name of Object.keys(PATHS)) {
