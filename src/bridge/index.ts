@@ -5,3 +5,5 @@
  */
 export type { Bridge, BridgeDirection, BridgeOptions, BridgeStats } from './bridge.js'
 export { bridge } from './bridge.js'
+export type { ScaleOut, ScaleOutOptions, ScaleOutStats } from './scale-out.js'
+export { scaleOut } from './scale-out.js'

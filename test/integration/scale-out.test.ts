@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { bridge } from '../../src/bridge/index.js'
+import { WebSocket } from 'ws'
+import { bridge, scaleOut } from '../../src/bridge/index.js'
 import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import type { EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
@@ -20,8 +21,15 @@ afterAll(async () => {
   await redis?.stop()
 })
 
-/** A WebSocket hub bridged to Redis with its own pair of connections: one of several scale-out hubs. */
-async function scaledHub(): Promise<RunningHub> {
+/** How a hub joins the others through its Redis target: `scaleOut`, or a plain `bridge` as before it. */
+type Join = (hub: RunningHub['hub'], redis: ReturnType<typeof createRedisEventTarget>) => { close(): void }
+const JOINS: Array<[string, Join]> = [
+  ['scaleOut', (hub, redis) => scaleOut(hub, redis)],
+  ['bridge', (hub, redis) => bridge(hub, redis)],
+]
+
+/** A WebSocket hub joined to Redis with its own pair of connections: one of several scale-out hubs. */
+async function scaledHub(join: Join): Promise<RunningHub & { link: ReturnType<Join> }> {
   const running = await startHub()
   const clients = [new Redis(redis.port, '127.0.0.1'), new Redis(redis.port, '127.0.0.1')]
   const peer = createRedisEventTarget({
@@ -30,23 +38,23 @@ async function scaledHub(): Promise<RunningHub> {
     prefix: 'scale:',
   })
   await peer.ready
-  const link = bridge(running.hub, peer)
+  const link = join(running.hub, peer)
   cleanup.push(async () => {
     link.close()
     await peer.close()
     for (const redisClient of clients) redisClient.disconnect()
     await running.close()
   })
-  return running
+  return { ...running, link }
 }
 
 async function numsub(channel: string): Promise<number> {
   return Number((await redis.cli('PUBSUB', 'NUMSUB', channel)).split('\n')[1])
 }
 
-describe('several WebSocket hubs bridged over one Redis', () => {
+describe.each(JOINS)('several WebSocket hubs joined over one Redis by %s', (_, join) => {
   it('behave as one hub: a spoke on hub 1 reaches a spoke on hub 2, each event once, with interest on Redis', async () => {
-    const [one, two] = [await scaledHub(), await scaledHub()]
+    const [one, two] = [await scaledHub(join), await scaledHub(join)]
     const a = client(one.url)
     const b = client(two.url)
     cleanup.push(
@@ -79,7 +87,7 @@ describe('several WebSocket hubs bridged over one Redis', () => {
   })
 
   it('2 hubs x 20 spokes: 1,000 events from random spokes reach every listening spoke once, in order; a killed hub fails over', async () => {
-    const hubs = [await scaledHub(), await scaledHub()]
+    const hubs = [await scaledHub(join), await scaledHub(join)]
     const urls = hubs.map((hub) => hub.url)
     const spokes = Array.from({ length: 40 }, (_, i) => {
       // Each spoke prefers its own hub and lists the other for failover.
@@ -162,5 +170,122 @@ describe('several WebSocket hubs bridged over one Redis', () => {
       message: 'every spoke received the event after failover',
     })
     expect(spokes.map((spoke) => spoke.received[0]!.n)).toEqual(Array(40).fill(1_000))
+  })
+})
+
+describe('scaleOut', () => {
+  const join: Join = (hub, redis) => scaleOut(hub, redis)
+
+  it("carries the hubs' own dispatches and listeners too, and never sends back what came from Redis", async () => {
+    const [one, two] = [await scaledHub(join), await scaledHub(join)]
+    const a = client(one.url)
+    const b = client(two.url)
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    )
+    const onB: unknown[] = []
+    const onHubTwo: unknown[] = []
+    b.addEventListener('news', (event) => onB.push(event.detail))
+    two.hub.addEventListener('chat', (event) => onHubTwo.push(event.detail))
+    await Promise.all([a.ready, b.ready])
+    await b.flush()
+    await waitFor(async () => (await numsub('scale:news')) === 1 && (await numsub('scale:chat')) === 1, {
+      timeoutMs: 5_000,
+    })
+
+    for (const n of [1, 2, 3]) one.hub.dispatchEvent(new CustomEvent('news', { detail: n }))
+    for (const n of [1, 2]) a.dispatchEvent(new CustomEvent('chat', { detail: `a${n}` }))
+    await waitFor(() => onB.length === 3 && onHubTwo.length === 2, { timeoutMs: 5_000 })
+    await Promise.all([a.flush(), b.flush()])
+    expect(onB).toEqual([1, 2, 3])
+    expect(onHubTwo).toEqual(['a1', 'a2'])
+    const [statsOne, statsTwo] = [
+      (one.link as ReturnType<typeof scaleOut>).stats(),
+      (two.link as ReturnType<typeof scaleOut>).stats(),
+    ]
+    expect(statsOne).toMatchObject({ published: 5, delivered: 0, dropped: 0 })
+    // Hub 2 delivered all five (its spoke wants "news", its own listener "chat") and published none back.
+    expect(statsTwo).toMatchObject({ published: 0, delivered: 5, dropped: 0, listening: 2 })
+  })
+
+  it("relays another hub's events to its spokes in runs, with no identity or hop count added", async () => {
+    const [one, two] = [await scaledHub(join), await scaledHub(join)]
+    const a = client(one.url)
+    cleanup.push(() => a.close())
+    const socket = new WebSocket(two.url)
+    cleanup.push(() => socket.terminate())
+    const messages: string[] = []
+    socket.on('message', (data) => messages.push(String(data)))
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve)
+      socket.once('error', reject)
+    })
+    socket.send('[4,[0,1,"raw","spoke",["run"]],[2,"burst"],[6,1]]')
+    await waitFor(() => messages.some((message) => message.includes('[7,1]')), { timeoutMs: 5_000 })
+    await waitFor(async () => (await numsub('scale:burst')) === 1, { timeoutMs: 5_000 })
+    await a.ready
+    messages.length = 0
+
+    for (let n = 0; n < 50; n++) a.dispatchEvent(new CustomEvent('burst', { detail: { n } }))
+    const details = () =>
+      messages.flatMap((message) => {
+        const frame = JSON.parse(message) as unknown[]
+        const frames = frame[0] === 4 ? (frame.slice(1) as unknown[][]) : [frame]
+        return frames.flatMap((f) => {
+          if (f[0] === 9) return (f.slice(4) as Array<{ n: number }>).map((d) => ({ d, run: true, f }))
+          if (f[0] === 1) return [{ d: f[3] as { n: number }, run: false, f }]
+          return []
+        })
+      })
+    await waitFor(() => details().length === 50, { timeoutMs: 5_000 })
+    const got = details()
+    expect(got.map(({ d }) => d.n)).toEqual(Array.from({ length: 50 }, (_, n) => n))
+    // In runs, hops 0: a bridged event would have kept its own frame with an identity.
+    expect(got.filter(({ run }) => run).length).toBeGreaterThan(40)
+    for (const { f } of got) if (f[0] === 9) expect(f[3]).toBe(0)
+    for (const { f } of got) if (f[0] === 1) expect(f.length).toBe(4)
+  })
+
+  it('close() leaves Redis and stops carrying, both ways', async () => {
+    const [one, two, three] = [await scaledHub(join), await scaledHub(join), await scaledHub(join)]
+    const spokes = [client(one.url), client(two.url), client(three.url)]
+    const received: unknown[][] = [[], [], []]
+    spokes.forEach((spoke, i) => {
+      cleanup.push(() => spoke.close())
+      spoke.addEventListener('chat', (event) => received[i]!.push(event.detail))
+    })
+    const [a, b] = spokes as [ReturnType<typeof client>, ReturnType<typeof client>]
+    await Promise.all(spokes.map((spoke) => spoke.ready))
+    await Promise.all(spokes.map((spoke) => spoke.flush()))
+    await waitFor(async () => (await numsub('scale:chat')) === 3, { timeoutMs: 5_000 })
+
+    two.link.close()
+    two.link.close()
+    await waitFor(async () => (await numsub('scale:chat')) === 2, { timeoutMs: 5_000 })
+    b.dispatchEvent(new CustomEvent('chat', { detail: 'from b' }))
+    await b.flush()
+    expect((two.link as ReturnType<typeof scaleOut>).stats()).toMatchObject({ published: 0, listening: 0 })
+    // Hub 3 is the witness: it gets what hub 1 publishes, from the same PUBLISH hub 2 would have had.
+    a.dispatchEvent(new CustomEvent('chat', { detail: 'from a' }))
+    await waitFor(() => received[2]!.includes('from a'), { timeoutMs: 5_000 })
+    await Promise.all(spokes.map((spoke) => spoke.flush()))
+    // Each spoke has its own event (listeners on the dispatcher get it locally); only hub 3 got one across.
+    expect(received).toEqual([['from a'], ['from b'], ['from a']])
+  })
+
+  it('refuses what is not a hub, the same target twice, and options that are not an object', async () => {
+    const running = await scaledHub(join)
+    const shared = createRedisEventTarget({ url: redis.url, prefix: 'refuse:' })
+    cleanup.push(() => shared.close())
+    expect(() => scaleOut(shared, running.hub)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    )
+    expect(() => scaleOut(running.hub, running.hub)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    )
+    expect(() => scaleOut(running.hub, shared, null as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    )
   })
 })

@@ -55,6 +55,11 @@ export class RedisServer {
     return this.#process !== undefined && this.#process.exitCode === null
   }
 
+  /** The running server's pid (a benchmark reads its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.#process?.pid
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`
   }
