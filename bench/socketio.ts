@@ -1,7 +1,7 @@
 /**
  * eventwire against Socket.IO, the library our users most often reach for, in one process on loopback:
  * hub -> N clients broadcast, client -> server ingress, scale-out across two servers over one real
- * redis-server (`bridge()` against `@socket.io/redis-adapter`), and unloaded one-way latency. Socket.IO's
+ * redis-server (`scaleOut()` against `@socket.io/redis-adapter`), and unloaded one-way latency. Socket.IO's
  * clients use `{ transports: ['websocket'] }`, so neither side pays for HTTP long-polling. Socket.IO
  * writes one WebSocket message per event per client; ours go through the hub's per-tick batching and the
  * client's decoder. Throughput counts an event once every receiving listener has it.
@@ -11,7 +11,7 @@ import { createAdapter } from '@socket.io/redis-adapter'
 import { Redis } from 'ioredis'
 import { Server as SocketIoServer, type Socket as SocketIoServerSocket } from 'socket.io'
 import { type Socket as SocketIoClientSocket, io as socketIoClient } from 'socket.io-client'
-import { bridge } from '../src/bridge/index.js'
+import { scaleOut as joinHubs } from '../src/bridge/index.js'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { waitFor } from '../src/testing/index.js'
 import { RedisServer } from '../test/support/redis-server.js'
@@ -218,7 +218,7 @@ async function ingress(): Promise<void> {
 }
 
 /**
- * Client on server 1 -> client on server 2 through one redis-server. Ours: spoke -> hub 1 -> bridge ->
+ * Client on server 1 -> client on server 2 through one redis-server. Ours: spoke -> hub 1 -> scaleOut ->
  * Redis target -> hub 2 -> spoke, as in bench/topologies.ts. Theirs: the documented Socket.IO pattern,
  * a handler that re-broadcasts what a client sent, with the Redis adapter carrying it to server 2.
  */
@@ -238,7 +238,7 @@ async function scaleOut(): Promise<void> {
       subscribeClient: redisClient(),
       prefix: 'bench:',
     })
-    return { peer, link: bridge(hub, peer) }
+    return { peer, link: joinHubs(hub, peer) }
   })
   await Promise.all(peers.map(({ peer }) => peer.ready))
   const [from] = await spokes(hubs[0].url, 1)

@@ -1,11 +1,11 @@
 /**
  * Composed topologies: request/reply round trips over the in-process target against a request/response
- * loop built on yoga's createPubSub, and spoke -> spoke through two WebSocket hubs bridged over Redis
+ * loop built on yoga's createPubSub, and spoke -> spoke through two WebSocket hubs joined over Redis (scaleOut)
  * against the same spokes on one hub.
  */
 import { createPubSub as createYogaPubSub } from '@graphql-yoga/subscription'
 import { Redis } from 'ioredis'
-import { bridge } from '../src/bridge/index.js'
+import { scaleOut as joinHubs } from '../src/bridge/index.js'
 import { createInProcessEventTarget } from '../src/event-target-in-process/index.js'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
@@ -78,7 +78,7 @@ async function scaleOut(): Promise<void> {
     const subscribeClient = new Redis(redis.port, '127.0.0.1')
     clients.push(publishClient, subscribeClient)
     const peer = createRedisEventTarget({ publishClient, subscribeClient, prefix: 'bench:' })
-    return { peer, link: bridge(h, peer) }
+    return { peer, link: joinHubs(h, peer) }
   })
   await Promise.all(peers.map(({ peer }) => peer.ready))
   const spoke = (url: string) => createWebSocketClientEventTarget({ url, heartbeatIntervalMs: 0 })

@@ -6,7 +6,7 @@
  * - an iroh hub and spoke on loopback, bridged to the WebSocket hub (inside the loopback-only network
  *   namespace only: iroh probes for a UPnP gateway on every bind; `npm run demo:isolated`)
  * - a Node WebSocket spoke chatting, and the hub itself ticking
- * - with REDIS_URL: a second WebSocket hub, both hubs bridged through Redis, the chatting spoke on hub 2
+ * - with REDIS_URL: a second WebSocket hub, both hubs joined through Redis (scaleOut), the chatting spoke on hub 2
  *
  * Every second the hub sends the pages the topology: each node, each edge with its transport, the events
  * per second across it and their latency, and what is off and why.
@@ -28,7 +28,7 @@ import { build, stop as stopEsbuild } from 'esbuild'
 import { Hono } from 'hono'
 import { Redis } from 'ioredis'
 import { WebSocketServer } from 'ws'
-import { type Bridge, bridge } from '../src/bridge/index.js'
+import { bridge, scaleOut } from '../src/bridge/index.js'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
 import {
@@ -83,10 +83,14 @@ setInterval(() => {
 
 // --- the topology the page draws ---
 
-/** One edge of the drawing. A bridge's edge is counted by the bridge; every other edge by its listeners. */
+/**
+ * One edge of the drawing. A bridge's (or scale-out's) edge is counted by what it reports crossing; every
+ * other edge by its listeners.
+ */
 class Edge {
   readonly meter = new EdgeMeter()
-  bridge: Bridge | undefined
+  /** Events the bridge on this edge has carried so far, both ways. */
+  crossed: (() => number) | undefined
   #bridged = 0
 
   constructor(
@@ -98,18 +102,23 @@ class Edge {
 
   /** An event dispatched at `sentAt` crossed this edge. */
   arrived(sentAt: number): void {
-    if (this.bridge === undefined) this.meter.arrived(sentAt)
+    if (this.crossed === undefined) this.meter.arrived(sentAt)
     else this.meter.time(Date.now() - sentAt)
   }
 
   sample(now: number): DemoEdge {
-    if (this.bridge !== undefined) {
-      const { forwardedAToB, forwardedBToA } = this.bridge.stats()
-      this.meter.count(forwardedAToB + forwardedBToA - this.#bridged)
-      this.#bridged = forwardedAToB + forwardedBToA
+    if (this.crossed !== undefined) {
+      const crossed = this.crossed()
+      this.meter.count(crossed - this.#bridged)
+      this.#bridged = crossed
     }
     return { from: this.from, to: this.to, transport: this.transport, off: this.off, ...this.meter.roll(now) }
   }
+}
+
+function bridgeCrossed(link: ReturnType<typeof bridge>): number {
+  const { forwardedAToB, forwardedBToA } = link.stats()
+  return forwardedAToB + forwardedBToA
 }
 
 const nodes = new Map<string, { node: DemoNode; detail?: () => string }>()
@@ -287,10 +296,11 @@ async function startWorkers(hub: WebSocketServerEventTarget<DemoEvent>, workerSc
   })
   measure(pool, ['tick'], () => toHub)
   measure(hub, ['reading'], (source) => (names.includes(source) ? toHub : undefined))
-  toHub.bridge = bridge(pool, hub)
+  const poolLink = bridge(pool, hub)
+  toHub.crossed = () => bridgeCrossed(poolLink)
   stats.push(['workers', () => pool.stats()])
   cleanups.push(async () => {
-    toHub.bridge?.close()
+    poolLink.close()
     await pool.close()
     await Promise.all(workers.map((worker) => worker.terminate()))
     rmSync(dir, { recursive: true, force: true })
@@ -338,7 +348,8 @@ async function startIroh(hub: WebSocketServerEventTarget<DemoEvent>): Promise<vo
   measure(hub, ['chat'], (source) => (source === 'iroh-spoke' ? toSpoke : undefined))
   measure(hub, ['chat'], (source) => (source === 'iroh-spoke' ? toHub : undefined))
   measure(irohHub, ['tick'], () => toHub)
-  toHub.bridge = bridge(irohHub, hub)
+  const irohLink = bridge(irohHub, hub)
+  toHub.crossed = () => bridgeCrossed(irohLink)
   await spoke.ready
   const timer = setInterval(
     () =>
@@ -354,7 +365,7 @@ async function startIroh(hub: WebSocketServerEventTarget<DemoEvent>): Promise<vo
   stats.push(['iroh', () => irohHub.stats()])
   cleanups.push(async () => {
     clearInterval(timer)
-    toHub.bridge?.close()
+    irohLink.close()
     await spoke.close()
     await irohHub.close()
     await Promise.all([spokeEndpoint.close(), hubEndpoint.close()])
@@ -436,8 +447,11 @@ async function main(): Promise<void> {
     for (const [index, hub] of [one.hub, two.hub].entries()) {
       const peer = peers[index]!
       const id = `hub-${index + 1}`
-      const link = bridge(hub, peer.target)
-      addEdge('redis', id, 'Redis pub/sub').bridge = link
+      const link = scaleOut(hub, peer.target)
+      addEdge('redis', id, 'Redis pub/sub').crossed = () => {
+        const { published, delivered } = link.stats()
+        return published + delivered
+      }
       stats.push([`redis ${index + 1}`, () => peer.target.stats()])
       cleanups.push(async () => {
         link.close()
@@ -445,7 +459,7 @@ async function main(): Promise<void> {
       })
     }
     addEdge('page', 'hub-2', 'WebSocket')
-    log(`redis: both hubs bridged through ${redisUrl}`)
+    log(`redis: both hubs joined through ${redisUrl} (scaleOut)`)
     log(`hub 2: ${two.url} (its spokes reach hub 1's through Redis)`)
   } else {
     addNode({ id: 'hub-2', kind: 'hub', label: 'hub 2', detail: '' })

@@ -1,8 +1,8 @@
-// Two WebSocket hubs that behave as one, bridged over Redis; a spoke on each.
+// Two WebSocket hubs that behave as one, joined over Redis by scaleOut; a spoke on each.
 // Run: REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/hubs-over-redis.ts
 import { createServer } from 'node:http'
 import { Redis } from 'ioredis'
-import { bridge } from '../src/bridge/index.js'
+import { scaleOut } from '../src/bridge/index.js'
 import { createRedisEventTarget } from '../src/event-target-redis/index.js'
 import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
 import { createWebSocketServerEventTarget } from '../src/event-target-websocket-server/index.js'
@@ -19,7 +19,7 @@ async function scaledHub() {
     subscribeClient: new Redis(url),
     prefix: 'hubs:',
   })
-  bridge(hub, redis)
+  scaleOut(hub, redis)
   return `ws://127.0.0.1:${(server.address() as { port: number }).port}/ws`
 }
 const [one, two] = [await scaledHub(), await scaledHub()]

@@ -248,7 +248,7 @@ describe('npm run demo', () => {
     expect(await stopDemo(demo, 'SIGINT', -demo.child.pid!)).toBeLessThan(STOP_MS)
   })
 
-  it('with REDIS_URL: a second hub bridged through Redis; SIGTERM to the demo process stops them all', async () => {
+  it('with REDIS_URL: a second hub joined through Redis; SIGTERM to the demo process stops them all', async () => {
     redis ??= await RedisServer.start()
     const demo = await startDemo('demo', { REDIS_URL: redis.url })
     const on = ['hub-1', 'page', 'workers', 'worker-1', 'worker-2', 'redis', 'hub-2', 'node-spoke']

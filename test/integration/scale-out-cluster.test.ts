@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bridge } from '../../src/bridge/index.js'
+import { bridge, scaleOut } from '../../src/bridge/index.js'
 import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { RedisClusterServers } from '../support/redis-server.js'
@@ -14,7 +14,12 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-describe('WebSocket hubs bridged over a Redis Cluster with sharded pub/sub', () => {
+const JOINS = [
+  ['scaleOut', scaleOut],
+  ['bridge', bridge],
+] as const
+
+describe.each(JOINS)('WebSocket hubs joined by %s over a Redis Cluster with sharded pub/sub', (_, join) => {
   it('behave as one hub: spokes on either hub reach each other, each event once, in order', async () => {
     const cleanup: Array<() => Promise<unknown> | unknown> = []
     try {
@@ -33,7 +38,7 @@ describe('WebSocket hubs bridged over a Redis Cluster with sharded pub/sub', () 
           prefix: 'shard:',
         })
         await peer.ready
-        const link = bridge(running.hub, peer)
+        const link = join(running.hub, peer)
         cleanup.push(
           () => running.close(),
           () => peer.close(),
