@@ -36,7 +36,7 @@ import {
   report,
   si,
 } from './harness.js'
-import { bundleChild } from './support/child.js'
+import { bundleChild, childExecArgv } from './support/child.js'
 import { listen, startHub } from './support/eventwire.js'
 import {
   ACK_DOWN,
@@ -402,7 +402,7 @@ async function startSpokes(
   fail: (error: Error) => void,
 ): Promise<SpokesProcess> {
   const child: ChildProcess = fork(spokesFile(), [variant, url, String(count), String(ackEvery)], {
-    execArgv: [],
+    execArgv: childExecArgv(),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   let failure: Error | undefined

@@ -9,13 +9,13 @@
  * `npm run bench -- scale-out`; SCALE_OUT_MS sets each measured window (default 2000), SCALE_OUT_ROUNDS
  * the windows per configuration (default 3, medians), SCALE_OUT_FANOUT the spokes per hub (default
  * "10,100"), SCALE_OUT_HUBS the hub counts besides one (default "2,4"), SCALE_OUT_MODES which joins run
- * (default "bridge,scale-out"), SCALE_OUT_CHILD_ARGS node flags for every child (a profiler).
+ * (default "bridge,scale-out"), and BENCH_CHILD_ARGS node flags for every child (a profiler).
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { RedisServer } from '../test/support/redis-server.js'
 import { median, si } from './harness.js'
-import { bundleChild } from './support/child.js'
+import { bundleChild, childExecArgv } from './support/child.js'
 import type { FromChild, HubMode, ToChild } from './support/scale-out-common.js'
 
 const WINDOW_MS = Number(process.env.SCALE_OUT_MS ?? 2_000)
@@ -23,8 +23,6 @@ const ROUNDS = Number(process.env.SCALE_OUT_ROUNDS ?? 3)
 const FANOUTS = (process.env.SCALE_OUT_FANOUT ?? '10,100').split(',').map(Number)
 const MODES = (process.env.SCALE_OUT_MODES ?? 'bridge,scale-out').split(',') as HubMode[]
 const HUB_COUNTS = (process.env.SCALE_OUT_HUBS ?? '2,4').split(',').map(Number)
-/** Node flags for every child process (SCALE_OUT_CHILD_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"). */
-const childArgs = (process.env.SCALE_OUT_CHILD_ARGS ?? '').split(' ').filter((arg) => arg !== '')
 /** Target: CPU per delivery of several hubs at most this factor of one hub's, at fan-out 100. */
 const TARGET = 1.25
 
@@ -38,7 +36,7 @@ class Child {
 
   constructor(file: string, args: string[], name: string) {
     this.#name = name
-    this.#process = fork(file, args, { execArgv: childArgs, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.#process = fork(file, args, { execArgv: childExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     let readyWaiter: { resolve: (message: FromChild) => void; reject: (error: Error) => void } | undefined
     this.ready = new Promise((resolve, reject) => {
       readyWaiter = { resolve, reject }

@@ -21,3 +21,7 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
   })
   return file
 }
+
+/** Node flags for every child process of a benchmark (BENCH_CHILD_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"). */
+export const childExecArgv = (): string[] =>
+  (process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter((arg) => arg !== '')

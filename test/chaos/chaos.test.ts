@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Bridge, bridge } from '../../src/bridge/index.js'
+import { bridge, scaleOut } from '../../src/bridge/index.js'
 import {
   createRedisEventTarget,
   type RedisEventTarget,
@@ -12,7 +12,8 @@ import { RedisClusterServers, RedisServer } from '../support/redis-server.js'
 import { client, type RunningHub, startHub } from '../support/websocket.js'
 
 /**
- * Chaos: two WebSocket hubs bridged over one Redis, spokes that know both hubs, and publishers on every
+ * Chaos: two WebSocket hubs joined over one Redis (`scaleOut`; `CHAOS_JOIN=bridge` joins them with a plain
+ * `bridge` instead), spokes that know both hubs, and publishers on every
  * spoke dispatching numbered events at a steady rate while a seeded schedule kills and restarts Redis,
  * closes and restarts a hub on its port, and replaces spokes. Afterwards every event is accounted for
  * per (receiver, dispatcher): at most once, in dispatch order, and every missing one explained by an
@@ -21,6 +22,7 @@ import { client, type RunningHub, startHub } from '../support/websocket.js'
  * `CHAOS_MS` sets how long the faults run (default 12 s), `CHAOS_SEED` the schedule.
  */
 const CHAOS_MS = Number(process.env.CHAOS_MS ?? 12_000)
+const join = process.env.CHAOS_JOIN === 'bridge' ? bridge : scaleOut
 const SEED = Number(process.env.CHAOS_SEED ?? 1)
 const SPOKES = 6
 const DISPATCH_EVERY_MS = 20
@@ -77,11 +79,11 @@ interface SpokeLife {
   timer: ReturnType<typeof setInterval> | undefined
 }
 
-/** One incarnation of a hub with its Redis peer and bridge. */
+/** One incarnation of a hub with its Redis peer and what joins them. */
 interface HubLife {
   running: RunningHub
   peer: RedisEventTarget
-  link: Bridge
+  link: { close(): void }
   clients: Array<Redis | Cluster>
   outages: Outages
 }
@@ -108,7 +110,7 @@ function lcg(seed: number): () => number {
 }
 
 /**
- * The topology both runs share: two hubs, each bridged to its own Redis peer (on clients from
+ * The topology both runs share: two hubs, each joined to its own Redis peer (on clients from
  * `redisClients`), and `SPOKES` spokes that know both hubs and dispatch numbered events.
  */
 function chaosTopology(
@@ -137,7 +139,7 @@ function chaosTopology(
     })
     await peer.ready
     const running = await startHub({ onError: () => {} }, port)
-    const link = bridge(running.hub, peer)
+    const link = join(running.hub, peer)
     return { running, peer, link, clients, outages }
   }
 
