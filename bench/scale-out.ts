@@ -6,8 +6,12 @@
  * (hubs, spokes, redis-server), against one hub alone with the same F, and throughput against one hub.
  * CPU per delivery stays comparable on a small machine where the processes share two cores.
  *
+ * Every configuration of a fan-out is set up at once and measured in interleaved rounds, one window each,
+ * the order flipping every round, so drift on a shared machine falls on all of them alike; a ratio is
+ * the median of the per-round ratios.
+ *
  * `npm run bench -- scale-out`; SCALE_OUT_MS sets each measured window (default 2000), SCALE_OUT_ROUNDS
- * the windows per configuration (default 3, medians), SCALE_OUT_FANOUT the spokes per hub (default
+ * the rounds (default 5), SCALE_OUT_FANOUT the spokes per hub (default
  * "10,100"), SCALE_OUT_HUBS the hub counts besides one (default "2,4"), SCALE_OUT_MODES which joins run
  * (default "bridge,scale-out"), and BENCH_CHILD_ARGS node flags for every child (a profiler).
  */
@@ -19,7 +23,7 @@ import { bundleChild, childExecArgv } from './support/child.js'
 import type { FromChild, HubMode, ToChild } from './support/scale-out-common.js'
 
 const WINDOW_MS = Number(process.env.SCALE_OUT_MS ?? 2_000)
-const ROUNDS = Number(process.env.SCALE_OUT_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.SCALE_OUT_ROUNDS ?? 5)
 const FANOUTS = (process.env.SCALE_OUT_FANOUT ?? '10,100').split(',').map(Number)
 const MODES = (process.env.SCALE_OUT_MODES ?? 'bridge,scale-out').split(',') as HubMode[]
 const HUB_COUNTS = (process.env.SCALE_OUT_HUBS ?? '2,4').split(',').map(Number)
@@ -36,7 +40,10 @@ class Child {
 
   constructor(file: string, args: string[], name: string) {
     this.#name = name
-    this.#process = fork(file, args, { execArgv: childExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.#process = fork(file, args, {
+      execArgv: childExecArgv(),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
     let readyWaiter: { resolve: (message: FromChild) => void; reject: (error: Error) => void } | undefined
     this.ready = new Promise((resolve, reject) => {
       readyWaiter = { resolve, reject }
@@ -113,99 +120,166 @@ interface Measured {
   rate: number
 }
 
-async function measure(
-  files: { hub: string; spokes: string },
-  redis: RedisServer,
-  mode: HubMode,
-  hubCount: number,
-  fanout: number,
-): Promise<Measured> {
-  const prefix = `so${Math.random().toString(36).slice(2, 8)}:`
-  const hubs = Array.from(
-    { length: hubCount },
-    (_, i) => new Child(files.hub, [mode, String(redis.port), prefix], `hub ${i}`),
-  )
-  let spokes: Child | undefined
-  try {
-    const urls = (await Promise.all(hubs.map((hub) => hub.ready))).map((ready) =>
+/** One configuration: its hub processes and its spokes' process, kept alive across the rounds. */
+class Topology {
+  readonly label: string
+  readonly #mode: HubMode
+  readonly #hubCount: number
+  readonly #fanout: number
+  readonly #redis: RedisServer
+  readonly #hubs: Child[]
+  #spokes: Child | undefined
+
+  constructor(files: Files, redis: RedisServer, mode: HubMode, hubCount: number, fanout: number) {
+    this.label = mode === 'alone' ? '1 hub' : `${hubCount} hubs, ${mode}`
+    this.#mode = mode
+    this.#hubCount = hubCount
+    this.#fanout = fanout
+    this.#redis = redis
+    const prefix = `so${Math.random().toString(36).slice(2, 8)}:`
+    this.#hubs = Array.from(
+      { length: hubCount },
+      (_, i) => new Child(files.hub, [mode, String(redis.port), prefix], `${this.label}: hub ${i}`),
+    )
+    this.ready = this.#start(files)
+  }
+
+  readonly ready: Promise<void>
+
+  async #start(files: Files): Promise<void> {
+    const urls = (await Promise.all(this.#hubs.map((hub) => hub.ready))).map((ready) =>
       ready.type === 'ready' && ready.url !== undefined ? ready.url : '',
     )
-    spokes = new Child(files.spokes, [JSON.stringify(urls), String(fanout)], 'spokes')
-    await spokes.ready
+    this.#spokes = new Child(
+      files.spokes,
+      [JSON.stringify(urls), String(this.#fanout)],
+      `${this.label}: spokes`,
+    )
+    await this.#spokes.ready
     // A window to warm up, not recorded.
-    await spokes.ask({ type: 'pump', ms: WINDOW_MS / 2 })
-    const rounds: Measured[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      const cpu = async () => ({
-        hubs: (await Promise.all(hubs.map((hub) => hub.cpu()))).reduce((a, b) => a + b, 0),
-        spokes: await spokes!.cpu(),
-        redis: mode === 'alone' ? 0 : procCpuMicros(redis.pid!),
-      })
-      const before = await cpu()
-      const pumped = await spokes.ask({ type: 'pump', ms: WINDOW_MS })
-      const after = await cpu()
-      if (pumped.type !== 'pumped') throw new Error(`spokes: expected pumped, got ${pumped.type}`)
-      const deliveries = pumped.events * hubCount * fanout
-      const hubsCpu = after.hubs - before.hubs
-      const spokesCpu = after.spokes - before.spokes
-      const redisCpu = after.redis - before.redis
-      rounds.push({
-        perDelivery: (hubsCpu + spokesCpu + redisCpu) / deliveries,
-        hubs: hubsCpu / deliveries,
-        spokes: spokesCpu / deliveries,
-        redis: redisCpu / deliveries,
-        rate: (deliveries / pumped.ms) * 1000,
-      })
-    }
-    const pick = (key: keyof Measured) => median(rounds.map((r) => r[key]))
+    await this.#spokes.ask({ type: 'pump', ms: WINDOW_MS / 2 })
+  }
+
+  /** One measured window: the publisher sends for WINDOW_MS, then every receiver has everything. */
+  async window(): Promise<Measured> {
+    const spokes = this.#spokes!
+    const cpu = async () => ({
+      hubs: (await Promise.all(this.#hubs.map((hub) => hub.cpu()))).reduce((a, b) => a + b, 0),
+      spokes: await spokes.cpu(),
+      redis: this.#mode === 'alone' ? 0 : procCpuMicros(this.#redis.pid!),
+    })
+    const before = await cpu()
+    const pumped = await spokes.ask({ type: 'pump', ms: WINDOW_MS })
+    const after = await cpu()
+    if (pumped.type !== 'pumped') throw new Error(`${this.label}: expected pumped, got ${pumped.type}`)
+    const deliveries = pumped.events * this.#hubCount * this.#fanout
+    const hubsCpu = after.hubs - before.hubs
+    const spokesCpu = after.spokes - before.spokes
+    const redisCpu = after.redis - before.redis
     return {
+      perDelivery: (hubsCpu + spokesCpu + redisCpu) / deliveries,
+      hubs: hubsCpu / deliveries,
+      spokes: spokesCpu / deliveries,
+      redis: redisCpu / deliveries,
+      rate: (deliveries / pumped.ms) * 1000,
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#spokes?.close()
+    await Promise.all(this.#hubs.map((hub) => hub.close()))
+  }
+}
+
+interface Files {
+  hub: string
+  spokes: string
+}
+
+/** Medians over the rounds, and the median and range of the per-round ratio to one hub's CPU per delivery. */
+interface Summary {
+  label: string
+  median: Measured
+  ratio?: { median: number; min: number; max: number }
+  rate?: number
+}
+
+function summarize(label: string, rounds: Measured[], base?: Measured[]): Summary {
+  const pick = (key: keyof Measured) => median(rounds.map((r) => r[key]))
+  const summary: Summary = {
+    label,
+    median: {
       perDelivery: pick('perDelivery'),
       hubs: pick('hubs'),
       spokes: pick('spokes'),
       redis: pick('redis'),
       rate: pick('rate'),
-    }
-  } finally {
-    await spokes?.close()
-    await Promise.all(hubs.map((hub) => hub.close()))
+    },
   }
+  if (base !== undefined) {
+    const ratios = rounds.map((r, i) => r.perDelivery / base[i]!.perDelivery)
+    summary.ratio = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
+    summary.rate = median(rounds.map((r, i) => r.rate / base[i]!.rate))
+  }
+  return summary
 }
 
-function line(label: string, m: Measured, base?: Measured, target?: number): string {
-  const ratio = base === undefined ? '' : `${(m.perDelivery / base.perDelivery).toFixed(2)}×`.padStart(8)
-  const rate = base === undefined ? '' : `  ${(m.rate / base.rate).toFixed(2)}× one hub's`
+function line(summary: Summary, target?: number): string {
+  const { median: m, ratio } = summary
+  const ratioText =
+    ratio === undefined
+      ? ''.padStart(22)
+      : `${ratio.median.toFixed(2)}× (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`.padStart(22)
   const goal =
-    target === undefined || base === undefined
+    target === undefined || ratio === undefined
       ? ''
-      : m.perDelivery / base.perDelivery <= target
+      : ratio.median <= target
         ? `  target ≤${target}× ok`
         : `  target ≤${target}× <-- ABOVE TARGET`
+  const rate = summary.rate === undefined ? '' : `  ${summary.rate.toFixed(2)}× one hub's`
   return (
-    `  ${label.padEnd(22)}${m.perDelivery.toFixed(3).padStart(8)} µs${ratio}` +
+    `  ${summary.label.padEnd(22)}${m.perDelivery.toFixed(3).padStart(7)} µs${ratioText}` +
     `   hubs ${m.hubs.toFixed(3)} spokes ${m.spokes.toFixed(3)} redis ${m.redis.toFixed(3)}` +
     `   ${si(m.rate).padStart(8)} deliveries/s${rate}${goal}`
   )
 }
 
 export async function run(): Promise<void> {
-  const files = {
+  const files: Files = {
     hub: await bundleChild('../bench/support/scale-out-hub.ts', 'scale-out-hub'),
     spokes: await bundleChild('../bench/support/scale-out-spokes.ts', 'scale-out-spokes'),
   }
   const redis = await RedisServer.start()
   try {
     for (const fanout of FANOUTS) {
-      console.log(
-        `\nscale-out: CPU per delivered event, all processes, ${fanout} spokes per hub ` +
-          `(${ROUNDS} windows of ${WINDOW_MS} ms, medians)`,
-      )
-      const one = await measure(files, redis, 'alone', 1, fanout)
-      console.log(line('1 hub', one))
-      for (const mode of MODES) {
-        for (const hubCount of HUB_COUNTS) {
-          const m = await measure(files, redis, mode, hubCount, fanout)
-          console.log(line(`${hubCount} hubs, ${mode}`, m, one, fanout === 100 ? TARGET : undefined))
+      const topologies: Topology[] = []
+      try {
+        // One after another, each warmed up alone: hundreds of spokes dialing at once on two shared
+        // cores can take longer than a spoke waits for its hub.
+        for (const [mode, hubCount] of [
+          ['alone', 1] as const,
+          ...MODES.flatMap((mode) => HUB_COUNTS.map((hubCount) => [mode, hubCount] as const)),
+        ]) {
+          const topology = new Topology(files, redis, mode, hubCount, fanout)
+          topologies.push(topology)
+          await topology.ready
         }
+        const rounds = topologies.map(() => [] as Measured[])
+        for (let round = 0; round < ROUNDS; round++) {
+          const order = round % 2 === 0 ? topologies : [...topologies].reverse()
+          for (const topology of order) rounds[topologies.indexOf(topology)]!.push(await topology.window())
+        }
+        console.log(
+          `\nscale-out: CPU per delivered event, all processes, ${fanout} spokes per hub ` +
+            `(${ROUNDS} interleaved rounds of ${WINDOW_MS} ms windows; medians, ratio to one hub per round)`,
+        )
+        console.log(`  ${'topology'.padEnd(22)}${'CPU'.padStart(10)}${'ratio (rounds)'.padStart(22)}`)
+        topologies.forEach((topology, i) => {
+          const summary = summarize(topology.label, rounds[i]!, i === 0 ? undefined : rounds[0])
+          console.log(line(summary, fanout === 100 ? TARGET : undefined))
+        })
+      } finally {
+        for (const topology of topologies) await topology.close()
       }
     }
   } finally {

@@ -20,6 +20,8 @@ const fail = (message: string) => {
 }
 
 const options = (index: number) => ({
+  // Hundreds of spokes dial at once on two shared cores: let them take their time.
+  readyTimeoutMs: 60_000,
   onError: (error: { code: string; message: string }) =>
     fail(`spoke ${index}: ${error.code} ${error.message}`),
   onStatus: (status: { type: string }) => {
