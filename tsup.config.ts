@@ -13,6 +13,7 @@ export default defineConfig({
     'event-target-worker/index': 'src/event-target-worker/index.ts',
     'event-target-iroh-hub/index': 'src/event-target-iroh-hub/index.ts',
     'event-target-iroh-spoke/index': 'src/event-target-iroh-spoke/index.ts',
+    'event-target-durable-object/index': 'src/event-target-durable-object/index.ts',
     'bridge/index': 'src/bridge/index.ts',
     'request-reply/index': 'src/request-reply/index.ts',
     'testing/index': 'src/testing/index.ts',

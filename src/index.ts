@@ -207,6 +207,10 @@ export {
   /** @deprecated Import it from `eventwire/transport`. */
   createStatusSink,
 } from './core/report.js'
+// The declaration of a topology's events is written by applications: `defineEvents` and the helper that
+// names its union are here; the rest of the schema vocabulary is in `eventwire/transport`.
+export type { EventsOf } from './core/schema.js'
+export { defineEvents } from './core/schema.js'
 export {
   /** @deprecated Import it from `eventwire/transport`. */
   jsonSerializer,

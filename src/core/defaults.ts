@@ -39,4 +39,17 @@ export const DEFAULTS = Object.freeze({
   requestTimeoutMs: 10_000,
   /** A bridge's `hopLimit`. */
   hopLimit: 8,
+  // History (docs/recovery.md).
+  /** `maxEvents`: entries kept per event type. */
+  historyMaxEvents: 1_000,
+  /** `maxAgeMs`: an entry older than this is no longer replayed. */
+  historyMaxAgeMs: 5 * 60 * 1_000,
+  /** `maxTotalEvents`: entries kept across all types of one in-memory history. */
+  historyMaxTotalEvents: 100_000,
+  /** `maxTotalBytes`: estimated bytes kept across all types of one in-memory history. */
+  historyMaxTotalBytes: 64 * 1024 * 1024,
+  /** `maxTypes`: event types one in-memory history keeps a position for. */
+  historyMaxTypes: 10_000,
+  /** `limit` of `since`: entries returned at most by one call. */
+  historySinceLimit: 1_000,
 })

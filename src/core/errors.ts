@@ -19,6 +19,7 @@ export type EventwireErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_LIMIT'
   | 'ERR_SEQUENCE'
+  | 'ERR_INVALID'
 
 const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_FRAME_MALFORMED',
@@ -37,6 +38,7 @@ const CODES: ReadonlySet<string> = new Set<EventwireErrorCode>([
   'ERR_ABORTED',
   'ERR_LIMIT',
   'ERR_SEQUENCE',
+  'ERR_INVALID',
 ])
 
 /** True when `code` is one of the published `EventwireErrorCode`s (for codes read off the wire). */
@@ -44,10 +46,19 @@ export function isEventwireErrorCode(code: unknown): code is EventwireErrorCode 
   return typeof code === 'string' && CODES.has(code)
 }
 
+/** One thing wrong with a detail, as its schema said it (`ERR_INVALID`). */
+export interface EventwireIssue {
+  /** Where in the detail: `user.tags[2]`; empty for the detail itself. */
+  readonly path: string
+  readonly message: string
+}
+
 export interface EventwireErrorOptions {
   cause?: unknown
   /** The event type the error is about, when there is one. */
   eventType?: string
+  /** What is wrong with a detail (`ERR_INVALID` thrown or reported on this node). */
+  issues?: readonly EventwireIssue[]
 }
 
 /**
@@ -61,11 +72,17 @@ export class EventwireError extends Error {
   override readonly name = 'EventwireError'
   readonly code: EventwireErrorCode
   readonly eventType: string | undefined
+  /**
+   * For `ERR_INVALID` raised on this node: what the schema found wrong (at most five issues). An error
+   * frame carries only the message, which lists the same issues as `path: message`.
+   */
+  readonly issues: readonly EventwireIssue[] | undefined
 
   constructor(code: EventwireErrorCode, message: string, options: EventwireErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.eventType = options.eventType
+    this.issues = options.issues
     Object.defineProperty(this, BRAND, { value: true })
   }
 

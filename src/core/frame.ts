@@ -22,6 +22,12 @@ export const FRAME_BYE = 8
  * Sent only to a node whose hello lists the `run` feature; decoded into event frames.
  */
 export const FRAME_RUN = 9
+/**
+ * The id of every heartbeat ping, so that a heartbeat is always the same text (`[6,0]`): a platform that
+ * answers one fixed message without running the hub (a Durable Object's WebSocket auto-response) can
+ * answer it. Handshake and `flush()` pings count from 1, so a heartbeat's pong never settles them.
+ */
+export const HEARTBEAT_PING_ID = 0
 
 /** Optional abilities a node lists in its hello; a sender uses one only if the other side lists it. */
 export type Feature = 'run'

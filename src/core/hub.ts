@@ -30,6 +30,7 @@ import {
 } from './options.js'
 import { assertEvent } from './registry.js'
 import { createPeerReporter, type ErrorSink, remoteError } from './report.js'
+import type { EventsOptions } from './schema.js'
 import type {
   EventwireStats,
   NetworkEventTarget,
@@ -65,8 +66,14 @@ export interface AuthorizeRequest<TPrincipal = unknown> {
   connection: HubConnectionInfo<TPrincipal>
 }
 
-/** `W`: what a frame is on the links (text by default); `TPrincipal`: see `HubConnectionInfo`. */
-export interface HubOptions<W = string, TPrincipal = unknown> extends NetworkEventTargetOptions {
+/**
+ * `W`: what a frame is on the links (text by default); `TPrincipal`: see `HubConnectionInfo`; `TEvent`:
+ * inferred from `events`. A hub checks what spokes send against `events` unless `validate.received` is
+ * false: an invalid detail reaches no one, and its sender gets an `ERR_INVALID` error frame.
+ */
+export interface HubOptions<W = string, TPrincipal = unknown, TEvent extends TypedEvent = TypedEvent>
+  extends NetworkEventTargetOptions,
+    EventsOptions<TEvent> {
   /**
    * How frames travel on this hub's links: JSON text (the default, built from `serializer` and `limits`)
    * or structured clone (`createCloneCodec()`, for worker links).
@@ -131,6 +138,17 @@ export interface HubOptions<W = string, TPrincipal = unknown> extends NetworkEve
   onConnection?: (connection: HubConnectionInfo<TPrincipal>) => void
   /** Called once when an accepted link is gone, for whatever reason. */
   onDisconnection?: (connection: HubConnectionInfo<TPrincipal>, info: LinkCloseInfo) => void
+}
+
+/** @internal What `Hub.adopt` needs to know of a link whose handshake happened before the hub existed. */
+export interface AdoptedLink<TPrincipal = unknown> {
+  /** The id an earlier hub gave the link; kept when free. */
+  id?: string
+  principal?: TPrincipal
+  /** The types the link subscribed to. */
+  types: Iterable<string>
+  /** Whether its hello listed the `run` feature. */
+  runs?: boolean
 }
 
 /** The side of an accepted link that the transport drives. */
@@ -211,9 +229,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     settle: (error?: EventwireError) => void
   }>()
 
-  constructor(options?: HubOptions<W, TPrincipal>) {
+  constructor(options?: HubOptions<W, TPrincipal, TEvent>) {
     const opts = readOptionsObject(options, 'Hub')
-    super(opts)
+    // What spokes send is checked by default: the hub is where untrusted input enters.
+    super(opts, true)
     this.#codec = resolveCodec(opts.codec, readSerializer(opts.serializer), readLimits(opts.limits))
     this.#maxBufferedBytes = readPositiveInteger(
       'maxBufferedBytes',
@@ -272,6 +291,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
+    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
     this.counters.dispatched++
     const peers = this.#interest.get(event.type)
     if (peers !== undefined) {
@@ -293,11 +313,68 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       id: String(this.#nextPeerId++),
       principal: options.principal as TPrincipal,
     })
+    const peer = this.#admit(link, info)
+    if (peer.isGone) return peer as HubConnection<TPrincipal>
+    peer.startHandshakeTimer(this.#handshakeTimeoutMs)
+    this.#safely(() => this.#onConnection?.(info))
+    return peer as HubConnection<TPrincipal>
+  }
+
+  /**
+   * @internal Takes over a link whose handshake happened before this hub existed (a Durable Object that
+   * wakes from hibernation with its sockets still open): no hello is awaited or written, and `types` are
+   * subscribed at once without asking `authorize` again (each was allowed when its `sub` arrived). `id`
+   * is kept when no other link has it, so that ids stay stable across restarts.
+   */
+  adopt(link: Link<W>, state: AdoptedLink<TPrincipal>): HubConnection<TPrincipal> {
+    const wanted = state.id !== undefined && !this.#peers.has(state.id) ? state.id : undefined
+    if (wanted !== undefined && /^[1-9][0-9]{0,15}$/.test(wanted)) {
+      this.#nextPeerId = Math.max(this.#nextPeerId, Number(wanted) + 1)
+    }
+    const info: HubConnectionInfo<TPrincipal> = Object.freeze({
+      id: wanted ?? String(this.#nextPeerId++),
+      principal: state.principal as TPrincipal,
+    })
+    const peer = this.#admit(link, info)
+    if (peer.isGone) return peer as HubConnection<TPrincipal>
+    peer.resumed(state.runs === true)
+    for (const type of state.types) this.subscribe(peer, type)
+    this.#safely(() => this.#onConnection?.(info))
+    return peer as HubConnection<TPrincipal>
+  }
+
+  /** @internal What a transport that keeps links across restarts stores about one (see `adopt`). */
+  linkState(connection: HubConnection<TPrincipal>): {
+    open: boolean
+    greeted: boolean
+    runs: boolean
+    types: ReadonlySet<string>
+  } {
+    const peer = connection as unknown as HubPeer<W>
+    return { open: !peer.isGone, greeted: peer.greeted, runs: peer.writer.runsEnabled, types: peer.types }
+  }
+
+  /**
+   * @internal Told before a link's subscriptions change (`types` is its set before the change), for a
+   * transport that keeps each link's interest outside the hub (a Durable Object's socket attachments).
+   * An error refuses a `sub` with that error frame; an `unsub` applies whatever this returns.
+   */
+  protected interestChanging(
+    _connection: HubConnection<TPrincipal>,
+    _types: ReadonlySet<string>,
+    _type: string,
+    _isInterested: boolean,
+  ): EventwireError | undefined {
+    return undefined
+  }
+
+  /** Registers a new link, or refuses it (closed hub, too many links): then the peer is gone. */
+  #admit(link: Link<W>, info: HubConnectionInfo<TPrincipal>): HubPeer<W> {
     const peer = new HubPeer<W>(this as Hub<TypedEvent, W>, link, info)
     if (this.isClosed) {
       link.close(CLOSE_GOING_AWAY, 'hub closed')
       peer.isGone = true
-      return peer as HubConnection<TPrincipal>
+      return peer
     }
     if (this.#peers.size >= this.#maxConnections) {
       const error = new EventwireError(
@@ -309,14 +386,12 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       link.send(this.#codec.error(error.code, error.message))
       link.close(CLOSE_TRY_AGAIN_LATER, 'too many connections')
       peer.isGone = true
-      return peer as HubConnection<TPrincipal>
+      return peer
     }
     this.#peers.set(info.id, peer)
     this.counters.connections++
     this.buffered.links = this.#peers.size
-    peer.startHandshakeTimer(this.#handshakeTimeoutMs)
-    this.#safely(() => this.#onConnection?.(info))
-    return peer as HubConnection<TPrincipal>
+    return peer
   }
 
   /**
@@ -502,6 +577,11 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       )
       return
     }
+    const refused = this.interestChanging(peer as HubConnection<TPrincipal>, peer.types, type, true)
+    if (refused !== undefined) {
+      this.peerError(peer, refused)
+      return
+    }
     this.#totalSubscriptions++
     peer.types.add(type)
     let peers = this.#interest.get(type)
@@ -518,7 +598,9 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
 
   /** @internal */
   unsubscribe(peer: HubPeer<W>, type: string): void {
-    if (!peer.types.delete(type)) return
+    if (!peer.types.has(type)) return
+    this.interestChanging(peer as HubConnection<TPrincipal>, peer.types, type, false)
+    peer.types.delete(type)
     this.#dropInterest(peer, type)
   }
 
@@ -790,6 +872,19 @@ class HubPeer<W> implements HubConnection {
     this.#handshakeTimer = undefined
   }
 
+  /** Whether this link's hello has arrived. */
+  get greeted(): boolean {
+    return this.#hasHello
+  }
+
+  /** The handshake happened before this hub existed (`Hub.adopt`): the link is past its hello. */
+  resumed(runs: boolean): void {
+    this.#hasHello = true
+    this.#tokens = this.hub.maxPublishRate
+    this.#tokensAt = Date.now()
+    if (runs && this.hub.codec.features?.includes('run')) this.writer.enableRuns()
+  }
+
   /** Takes one publish token; false when the link publishes faster than maxPublishRatePerConnection. */
   #takeToken(): boolean {
     const rate = this.hub.maxPublishRate
@@ -842,8 +937,34 @@ class HubPeer<W> implements HubConnection {
           continue
         }
       }
+      // Without schemas nothing is checked: one field read per frame.
+      if (frame.kind === 'event' && this.hub.checkReceived !== undefined) {
+        const invalid = this.hub.checkReceived(frame.type, frame.detail)
+        if (invalid !== undefined) {
+          if (!(invalid instanceof Promise)) {
+            this.hub.peerError(this, invalid)
+            continue
+          }
+          // A schema answering later holds the rest of this link's frames, in the authorize backlog.
+          this.#backlog = frames.slice(i + 1)
+          invalid.then((error) => this.#checked(frame, error))
+          if (data !== undefined) this.#holdBytes(messageBytes(data))
+          return
+        }
+      }
       this.#apply(frame)
     }
+  }
+
+  /** A schema answered for `frame`, which held the frames behind it: apply or refuse it, then go on. */
+  #checked(frame: Frame, error: EventwireError | undefined): void {
+    const backlog = this.#backlog ?? []
+    this.#backlog = undefined
+    this.#releaseBacklog()
+    if (this.isGone) return
+    if (error === undefined) this.#apply(frame)
+    else this.hub.peerError(this, error)
+    this.#process(backlog, 0)
   }
 
   #resume(type: string, action: HubAction, allowed: boolean, cause?: unknown): void {

@@ -3,7 +3,7 @@ export { backoffDelayMs } from './backoff.js'
 export type { CloneFrame, FrameBatchOptions, FrameCodec } from './codec.js'
 export { createCloneCodec, createTextCodec } from './codec.js'
 export { DEFAULTS } from './defaults.js'
-export type { EventwireErrorCode, EventwireErrorOptions } from './errors.js'
+export type { EventwireErrorCode, EventwireErrorOptions, EventwireIssue } from './errors.js'
 export { EventwireError, isEventwireErrorCode } from './errors.js'
 export { createEvent, RegistryEventTarget } from './event-target.js'
 export type { DecodeResult, Feature, Frame, FrameLimits, NodeRole } from './frame.js'
@@ -22,6 +22,7 @@ export {
   PROTOCOL_VERSION,
   validateFrames,
 } from './frame.js'
+export * from './history.js'
 export { eventHops, withHops } from './hops.js'
 export type {
   AuthorizeRequest,
@@ -71,6 +72,18 @@ export type { ListenerRegistryOptions } from './registry.js'
 export { assertEvent, ListenerRegistry } from './registry.js'
 export type { ErrorSink } from './report.js'
 export { createErrorSink, createStats, createStatusSink } from './report.js'
+export type {
+  DefineEventsOptions,
+  DetailCheck,
+  EventDeclaration,
+  EventSchemas,
+  EventsOf,
+  EventsOptions,
+  SchemaEvents,
+  StandardSchemaV1,
+  ValidateOptions,
+} from './schema.js'
+export { createDetailCheck, defineEvents, invalidError, OrderedChecks } from './schema.js'
 export { jsonSerializer } from './serializer.js'
 export type { SpokeConnector, SpokeLinkHandlers, SpokeOptions } from './spoke.js'
 export { Spoke } from './spoke.js'

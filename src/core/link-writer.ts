@@ -374,6 +374,11 @@ export class LinkWriter<W = string> {
     this.#isRunsEnabled = true
   }
 
+  /** Whether batches may carry run frames (the other side said it reads them). */
+  get runsEnabled(): boolean {
+    return this.#isRunsEnabled
+  }
+
   /** Bytes waiting in this queue (not counting the platform buffer). */
   get queuedBytes(): number {
     return this.#queuedChars

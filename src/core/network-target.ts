@@ -2,6 +2,7 @@ import { RegistryEventTarget } from './event-target.js'
 import { type LinkWriterOptions, unsendableEventError } from './link-writer.js'
 import { readFunction } from './options.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
+import { type DetailCheck, type EventsOptions, readValidation } from './schema.js'
 import type { EventwireStats, EventwireStatus, NetworkEventTargetOptions, TypedEvent } from './types.js'
 
 /**
@@ -14,11 +15,39 @@ export abstract class NetworkTargetBase<TEvent extends TypedEvent> extends Regis
   protected readonly counters: EventwireStats = createStats()
   protected readonly reportError: ErrorSink
   protected readonly reportStatus: (status: EventwireStatus) => void
+  /**
+   * @internal Checks what this node dispatches against its `events` declaration; undefined without one
+   * (or with `validate.dispatched: false`), so a target without schemas pays one field read per dispatch.
+   */
+  readonly checkDispatched: DetailCheck | undefined
+  /** @internal Checks what arrives from the network; undefined where nothing is checked. */
+  readonly checkReceived: DetailCheck | undefined
 
-  constructor(options: Pick<NetworkEventTargetOptions, 'onError' | 'onStatus'>) {
+  /** `receivedByDefault`: whether this kind of target checks what it receives unless told otherwise. */
+  constructor(
+    options: Pick<NetworkEventTargetOptions, 'onError' | 'onStatus'> & EventsOptions,
+    receivedByDefault = false,
+  ) {
     super()
     this.reportError = createErrorSink(readFunction('onError', options.onError), this.counters)
     this.reportStatus = createStatusSink(readFunction('onStatus', options.onStatus), this.reportError)
+    const checks = readValidation(options, receivedByDefault)
+    this.checkDispatched = checks.dispatched
+    this.checkReceived = checks.received
+  }
+
+  /**
+   * Checks a detail about to be dispatched (call only when `checkDispatched` is set): an invalid one
+   * throws `ERR_INVALID` here, before it is encoded, sent or delivered. A schema that answers
+   * asynchronously cannot stop a synchronous `dispatchEvent`: its verdict is reported when it comes.
+   */
+  protected validateDispatch(type: string, detail: unknown): void {
+    const invalid = this.checkDispatched!(type, detail)
+    if (invalid === undefined) return
+    if (!(invalid instanceof Promise)) throw invalid
+    invalid.then((error) => {
+      if (error !== undefined) this.reportError(error)
+    })
   }
 
   /**

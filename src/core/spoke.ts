@@ -3,7 +3,7 @@ import { type FrameCodec, resolveCodec } from './codec.js'
 import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError, invalidOption } from './errors.js'
-import { type Frame, type FrameLimits, PROTOCOL_VERSION, wireEventType } from './frame.js'
+import { type Frame, type FrameLimits, HEARTBEAT_PING_ID, PROTOCOL_VERSION, wireEventType } from './frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
@@ -26,6 +26,7 @@ import {
 } from './options.js'
 import { assertEvent } from './registry.js'
 import { createPeerReporter } from './report.js'
+import { type EventsOptions, OrderedChecks } from './schema.js'
 import type { EventwireStats, NetworkEventTarget, NetworkEventTargetOptions, TypedEvent } from './types.js'
 
 /** What a transport calls as its link to the hub reports activity. */
@@ -52,7 +53,10 @@ export type SpokeConnector<W = string> = (
   signal: AbortSignal,
 ) => Link<W> | Promise<Link<W>>
 
-export interface SpokeOptions<W = string> extends NetworkEventTargetOptions {
+/** `TEvent` is inferred from `events`; a spoke checks what it dispatches against them, by default. */
+export interface SpokeOptions<W = string, TEvent extends TypedEvent = TypedEvent>
+  extends NetworkEventTargetOptions,
+    EventsOptions<TEvent> {
   /** Opens a link to the hub; supplied by the transport. */
   connect: SpokeConnector<W>
   /**
@@ -121,6 +125,8 @@ const FIRST_CONNECTION_QUEUE_SIZE = 10_000
  * if that is longer): a refusal is repeated until the credentials change, so hammering only costs both.
  */
 const REFUSED_RETRY_DELAY_MS = 2_000
+/** Frames that may wait behind a schema answering asynchronously, as behind a hub's `authorize`. */
+const MAX_WAITING_FRAMES = 10_000
 
 /**
  * A spoke of a hub-and-spoke topology, independent of any transport: local listeners plus one link to the
@@ -183,10 +189,21 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#applyFrames(frames, serial, from, to),
   )
 
-  constructor(options: SpokeOptions<W>) {
+  /** Received frames in order behind schemas that answer asynchronously; only when received events are checked. */
+  readonly #checked: OrderedChecks<readonly [Frame, number]> | undefined
+
+  constructor(options: SpokeOptions<W, TEvent>) {
     const opts = readOptionsObject(options, 'Spoke')
     super(opts)
     this.#reportHub = createPeerReporter(this.reportError)
+    if (this.checkReceived !== undefined) {
+      // Each frame with the link it came on: one held behind a slow schema may outlive its link.
+      this.#checked = new OrderedChecks<readonly [Frame, number]>(
+        ([frame, serial]) => this.#applyChecked(frame, serial),
+        MAX_WAITING_FRAMES,
+        () => this.#refuseReceived(new EventwireError('ERR_OVERFLOW', 'too much waiting for a schema')),
+      )
+    }
     const connect = readFunction<SpokeConnector<W>>('connect', opts.connect)
     if (connect === undefined) invalidOption('connect', 'a function', undefined)
     this.#connect = connect
@@ -249,6 +266,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.#state === 'closed') return this.refuseClosed(event.type)
+    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
     this.counters.dispatched++
     const type = this.eventType(event.type)
     // A peer whose other side filters sends nothing the other side did not subscribe to.
@@ -295,6 +313,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.counters.connections = 0
     this.registry.clear()
     this.#pacer.clear()
+    this.#checked?.clear()
     const closed = new EventwireError('ERR_CLOSED', 'the spoke is closed')
     for (const waiter of this.#flushWaiters.splice(0)) waiter.reject(closed)
     if (!this.#isReady) this.#rejectReady(closed)
@@ -453,7 +472,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         this.#lost({ code: CLOSE_HEARTBEAT_TIMEOUT, error })
         return
       }
-      this.#writer?.writeControl(this.#codec.ping(++this.#nextPingId))
+      // Always the same text, so a hub's platform may answer it without waking the hub.
+      this.#writer?.writeControl(this.#codec.ping(HEARTBEAT_PING_ID))
     }, this.#heartbeatIntervalMs)
     unrefTimer(this.#heartbeatTimer)
   }
@@ -553,8 +573,36 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       const frame = frames[index]!
       // The link is gone meanwhile: its events were received and are delivered; the rest meant that link.
       if (serial !== this.#serial && frame.kind !== 'event') continue
-      this.#apply(frame)
+      if (this.#checked !== undefined) this.#checked.push([frame, serial])
+      else this.#apply(frame)
     }
+  }
+
+  /** Applies a received frame once its event, if it is one, passed its schema; a promise while it waits. */
+  #applyChecked(frame: Frame, serial: number): Promise<void> | undefined {
+    // As in #applyFrames: of a link gone meanwhile, only its events still count.
+    if (serial !== this.#serial && frame.kind !== 'event') return undefined
+    if (frame.kind !== 'event') {
+      this.#apply(frame)
+      return undefined
+    }
+    const invalid = this.checkReceived!(frame.type, frame.detail)
+    if (invalid === undefined) this.#apply(frame)
+    else if (!(invalid instanceof Promise)) this.#refuseReceived(invalid)
+    else {
+      return invalid.then((error) => {
+        if (this.#state === 'closed') return
+        if (error === undefined) this.#apply(frame)
+        else this.#refuseReceived(error)
+      })
+    }
+    return undefined
+  }
+
+  /** A received event that failed its schema (or could not wait for it): counted, reported at a bounded rate. */
+  #refuseReceived(error: EventwireError): void {
+    this.counters.dropped++
+    this.#reportHub(error)
   }
 
   #apply(frame: Frame): void {

@@ -3,9 +3,12 @@ import { createNodeId } from '../core/link.js'
 import { NetworkTargetBase } from '../core/network-target.js'
 import { readOptionsObject } from '../core/options.js'
 import { assertEvent } from '../core/registry.js'
+import type { EventsOptions } from '../core/schema.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent } from '../core/types.js'
 
-export interface InProcessEventTargetOptions {
+/** `TEvent` is inferred from `events`, whose schemas check every dispatched detail. */
+export interface InProcessEventTargetOptions<TEvent extends TypedEvent = TypedEvent>
+  extends EventsOptions<TEvent> {
   /** Receives `ERR_LISTENER_THREW` when a listener throws; the other listeners still run. */
   onError?: (error: EventwireError) => void
 }
@@ -17,7 +20,7 @@ export interface InProcessEventTargetOptions {
 export type InProcessEventTarget<TEvent extends TypedEvent = TypedEvent> = NetworkEventTarget<TEvent>
 
 export function createInProcessEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options?: InProcessEventTargetOptions,
+  options?: InProcessEventTargetOptions<TEvent>,
 ): InProcessEventTarget<TEvent> {
   return new InProcessTarget<TEvent>(options)
 }
@@ -29,7 +32,7 @@ class InProcessTarget<TEvent extends TypedEvent>
   readonly ready: Promise<void> = Promise.resolve()
   readonly nodeId = createNodeId()
 
-  constructor(options?: InProcessEventTargetOptions) {
+  constructor(options?: InProcessEventTargetOptions<TEvent>) {
     const opts = readOptionsObject(options, 'createInProcessEventTarget')
     super(opts)
   }
@@ -41,6 +44,7 @@ class InProcessTarget<TEvent extends TypedEvent>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
+    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
     this.counters.dispatched++
     this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented

@@ -27,8 +27,8 @@ export const IROH_ALPN = 'eventwire/1'
  * string, proven by the QUIC handshake), or the endpoint id itself: `authorize`, `onConnection` and
  * `onDisconnection` see it typed as `TPrincipal`.
  */
-export interface IrohHubEventTargetOptions<TPrincipal = string>
-  extends Omit<HubOptions<string, TPrincipal>, 'codec'> {
+export interface IrohHubEventTargetOptions<TPrincipal = string, TEvent extends TypedEvent = TypedEvent>
+  extends Omit<HubOptions<string, TPrincipal, TEvent>, 'codec'> {
   /**
    * The endpoint whose incoming connections the hub accepts. Build it with `alpn` among its ALPNs, or
    * spokes fail their handshake. Omit it when your own accept loop serves several protocols on one
@@ -90,7 +90,7 @@ export interface IrohHubEventTarget<TEvent extends TypedEvent = TypedEvent>
 const STREAM_TIMEOUT_MS = 10_000
 
 export function createIrohHubEventTarget<TEvent extends TypedEvent = TypedEvent, TPrincipal = string>(
-  options: IrohHubEventTargetOptions<TPrincipal>,
+  options: IrohHubEventTargetOptions<TPrincipal, TEvent>,
 ): IrohHubEventTarget<TEvent> {
   return new IrohHub<TEvent, TPrincipal>(options)
 }
@@ -109,7 +109,7 @@ class IrohHub<TEvent extends TypedEvent, TPrincipal>
   /** Frames refused at the stream layer (the Hub counts the rest). */
   #envelopeDrops = 0
 
-  constructor(options: IrohHubEventTargetOptions<TPrincipal>) {
+  constructor(options: IrohHubEventTargetOptions<TPrincipal, TEvent>) {
     const opts = readOptionsObject(options, 'createIrohHubEventTarget')
     const limits = readLimitsWithOldNames(opts.limits, {
       maxFrameBytes: { name: 'maxFrameBytes', value: opts.maxFrameBytes },

@@ -22,7 +22,8 @@ import {
 /** The ALPN hub and spokes speak unless told otherwise; the version is the frame protocol's. */
 export const IROH_ALPN = 'eventwire/1'
 
-export interface IrohSpokeEventTargetOptions extends Omit<SpokeOptions, 'connect' | 'codec' | 'peer'> {
+export interface IrohSpokeEventTargetOptions<TEvent extends TypedEvent = TypedEvent>
+  extends Omit<SpokeOptions<string, TEvent>, 'connect' | 'codec' | 'peer'> {
   /** The endpoint to dial from; it may serve other spokes and protocols. `close()` leaves it open. */
   endpoint: Endpoint
   /**
@@ -60,7 +61,7 @@ export interface IrohSpokeEventTarget<TEvent extends TypedEvent = TypedEvent>
 }
 
 export function createIrohSpokeEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options: IrohSpokeEventTargetOptions,
+  options: IrohSpokeEventTargetOptions<TEvent>,
 ): IrohSpokeEventTarget<TEvent> {
   return new IrohSpoke<TEvent>(options)
 }
@@ -70,7 +71,7 @@ class IrohSpoke<TEvent extends TypedEvent> extends Spoke<TEvent> implements Iroh
   #envelopeDrops = 0
   readonly #links: Set<LengthPrefixedLink>
 
-  constructor(options: IrohSpokeEventTargetOptions) {
+  constructor(options: IrohSpokeEventTargetOptions<TEvent>) {
     const opts = readOptionsObject(options, 'createIrohSpokeEventTarget')
     const endpoint = opts.endpoint
     if (typeof (endpoint as { connect?: unknown } | undefined)?.connect !== 'function') {

@@ -5,6 +5,8 @@
  */
 export type { RedisClient } from './client.js'
 export type { RedisAuthOptions } from './frame-auth.js'
+export type { RedisHistory, RedisHistoryOptions } from './history.js'
+export { createRedisHistory, historyKeyBase } from './history.js'
 export type { RedisEventTargetOptions } from './options.js'
 export type { RedisEventTarget } from './redis-event-target.js'
 export { createRedisEventTarget } from './redis-event-target.js'

@@ -4,7 +4,8 @@ import { invalidOption } from '../core/errors.js'
 import type { FrameLimits } from '../core/frame.js'
 import { createNodeId } from '../core/link.js'
 import { readLimits, readNonNegativeInteger, readSerializer } from '../core/options.js'
-import type { NetworkEventTargetOptions, Serializer } from '../core/types.js'
+import type { EventsOptions } from '../core/schema.js'
+import type { NetworkEventTargetOptions, Serializer, TypedEvent } from '../core/types.js'
 import { type RedisClient, readClient } from './client.js'
 import { type FrameAuth, type RedisAuthOptions, readAuth } from './frame-auth.js'
 import { createOwnClients } from './own-clients.js'
@@ -16,7 +17,13 @@ import type { RedisWireFormat } from './yoga-format.js'
  * reported), and the target's own connections are made last, once every other option is known good.
  */
 
-export interface RedisEventTargetOptions extends NetworkEventTargetOptions {
+/**
+ * `TEvent` is inferred from `events`. A Redis target checks what it receives against them by default:
+ * there is no hub, and every client of the server can publish.
+ */
+export interface RedisEventTargetOptions<TEvent extends TypedEvent = TypedEvent>
+  extends NetworkEventTargetOptions,
+    EventsOptions<TEvent> {
   /**
    * Runs PUBLISH (or SPUBLISH); may be shared with the rest of the app. Give both clients, or `url` and/or
    * `redisOptions` instead. `close()` leaves clients given here open: they are yours.

@@ -4,6 +4,7 @@ import { decodeFrames, type Frame, type FrameLimits } from '../core/frame.js'
 import { isFirstSight, withHops } from '../core/hops.js'
 import type { ListenerRegistry } from '../core/registry.js'
 import type { ErrorSink } from '../core/report.js'
+import { type DetailCheck, OrderedChecks } from '../core/schema.js'
 import type { EventwireStats, Serializer } from '../core/types.js'
 import type { FrameAuth } from './frame-auth.js'
 import type { SequenceTracker } from './sequence.js'
@@ -27,7 +28,12 @@ export interface ReceiverHost {
   /** Reports what peers send wrong at a bounded rate. */
   readonly reportAnomaly: (error: EventwireError) => boolean
   isClosed(): boolean
+  /** Checks received details against the target's schemas; undefined when nothing is checked. */
+  readonly checkReceived: DetailCheck | undefined
 }
+
+/** Events that may wait behind a schema answering asynchronously before more are refused. */
+const MAX_WAITING_EVENTS = 10_000
 
 export interface ReceiverOptions {
   /** Origin of this node's frames: Redis echoes them back, and they were delivered locally at dispatch. */
@@ -59,8 +65,19 @@ export class RedisReceiver {
     else this.#host.counters.delivered += this.#host.registry.deliver(received as Event)
   })
 
+  /** Events in order behind schemas that answer asynchronously; only when received events are checked. */
+  readonly #checked: OrderedChecks<Frame & { kind: 'event' }> | undefined
+
   constructor(options: ReceiverOptions, host: ReceiverHost) {
     this.#host = host
+    if (host.checkReceived !== undefined) {
+      this.#checked = new OrderedChecks(
+        (frame) => this.#deliverChecked(frame, host.checkReceived!),
+        MAX_WAITING_EVENTS,
+        (frame) =>
+          this.#refuse(new EventwireError('ERR_OVERFLOW', 'too much waiting for a schema'), frame.type),
+      )
+    }
     this.#nodeId = options.nodeId
     this.#prefix = options.prefix
     this.#limits = options.limits
@@ -116,6 +133,7 @@ export class RedisReceiver {
   /** On close: what waits for a later task is never delivered. */
   clear(): void {
     this.#pacer.clear()
+    this.#checked?.clear()
   }
 
   /** Checks and delivers frames `from` to `to` of a message received on the channel of `type`. */
@@ -149,10 +167,41 @@ export class RedisReceiver {
       // A bridged event that reached this node by another path already: deliver it once.
       if (!isFirstSight(host.node, frame.id)) continue
       host.counters.received++
+      if (this.#checked !== undefined) {
+        this.#checked.push(frame)
+        continue
+      }
       host.counters.delivered += host.registry.deliver(
         withHops(new CustomEvent(type, { detail: frame.detail }), frame.hops, frame.id),
       )
     }
+  }
+
+  /** Delivers an event once its detail passed its schema; a promise while an asynchronous one answers. */
+  #deliverChecked(frame: Frame & { kind: 'event' }, check: DetailCheck): Promise<void> | undefined {
+    const deliver = (invalid: EventwireError | undefined) => {
+      if (this.#host.isClosed()) return
+      if (invalid !== undefined) return this.#refuse(invalid, frame.type)
+      this.#host.counters.delivered += this.#host.registry.deliver(
+        withHops(new CustomEvent(frame.type, { detail: frame.detail }), frame.hops, frame.id),
+      )
+    }
+    const invalid = check(frame.type, frame.detail)
+    if (invalid instanceof Promise) return invalid.then(deliver)
+    deliver(invalid)
+    return undefined
+  }
+
+  /** A received event refused by its schema: counted and reported, at a bounded rate per target. */
+  #refuse(error: EventwireError, type: string): void {
+    this.#host.counters.dropped++
+    this.#host.reportAnomaly(
+      new EventwireError(error.code, `on "${this.#prefix}${type}": ${error.message}`, {
+        eventType: type,
+        issues: error.issues,
+        cause: error.cause,
+      }),
+    )
   }
 
   /** A message in yoga's format: the detail alone, `''` for none. Our own, echoed by Redis, is skipped. */

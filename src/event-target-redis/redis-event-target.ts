@@ -30,7 +30,7 @@ import { EchoFilter, encodeYogaMessage } from './yoga-format.js'
 export type RedisEventTarget<TEvent extends TypedEvent = TypedEvent> = NetworkEventTarget<TEvent>
 
 export function createRedisEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options: RedisEventTargetOptions,
+  options: RedisEventTargetOptions<TEvent>,
 ): RedisEventTarget<TEvent> {
   return new RedisTarget<TEvent>(options)
 }
@@ -74,9 +74,10 @@ class RedisTarget<TEvent extends TypedEvent>
   /** The last connection failure, named when `ready` times out. */
   #lastFailure: string | undefined
 
-  constructor(options: RedisEventTargetOptions) {
+  constructor(options: RedisEventTargetOptions<TEvent>) {
     const opts = readOptionsObject(options, 'createRedisEventTarget')
-    super(opts)
+    // What arrives is checked by default: any client of the server may publish on the channels.
+    super(opts, true)
     // Reports sequence anomalies and unsigned messages at a bounded rate, one budget for both.
     const reportAnomaly = createPeerReporter(this.reportError)
     const settings = readRedisOptions(opts)
@@ -150,6 +151,7 @@ class RedisTarget<TEvent extends TypedEvent>
         reportError: this.reportError,
         reportAnomaly,
         isClosed,
+        checkReceived: this.checkReceived,
       },
     )
 
@@ -256,6 +258,7 @@ class RedisTarget<TEvent extends TypedEvent>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
+    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
     this.counters.dispatched++
     // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
     const type = this.eventType(event.type)

@@ -25,7 +25,8 @@ export type WebSocketConstructor = new (
   options?: Record<string, unknown>,
 ) => WebSocketInstance
 
-export interface WebSocketClientEventTargetOptions extends Omit<SpokeOptions, 'connect' | 'codec' | 'peer'> {
+export interface WebSocketClientEventTargetOptions<TEvent extends TypedEvent = TypedEvent>
+  extends Omit<SpokeOptions<string, TEvent>, 'connect' | 'codec' | 'peer'> {
   /**
    * The hub's URL (`ws:` or `wss:`), or several: each reconnect tries the next one, so spokes move to
    * another hub when theirs is gone. Or a function called before every attempt, which may fetch a fresh
@@ -64,7 +65,7 @@ const OPEN = 1
  * `gap` after each reconnect, pings to detect dead links, and can queue while offline.
  */
 export function createWebSocketClientEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options: WebSocketClientEventTargetOptions,
+  options: WebSocketClientEventTargetOptions<TEvent>,
 ): WebSocketClientEventTarget<TEvent> {
   if (typeof options !== 'object' || options === null) invalidOption('options', 'an object', options)
   const urlProvider = typeof options.url === 'function' ? options.url : undefined

@@ -35,8 +35,10 @@ import {
  * the call gives no type arguments (write `authenticate` before the callbacks that use the principal:
  * TypeScript reads an object's functions in order).
  */
-export interface WebSocketServerEventTargetOptions<TPrincipal = unknown>
-  extends Omit<HubOptions<string, TPrincipal>, 'codec' | 'nodeId'> {
+export interface WebSocketServerEventTargetOptions<
+  TPrincipal = unknown,
+  TEvent extends TypedEvent = TypedEvent,
+> extends Omit<HubOptions<string, TPrincipal, TEvent>, 'codec' | 'nodeId'> {
   /**
    * Runs at the upgrade. Return the principal (any value but `null`, `undefined` and `false`, handed to
    * `authorize` and `onConnection`). Returning `null`, `undefined` or `false`, or throwing, refuses the
@@ -152,7 +154,9 @@ export interface WebSocketServerEventTarget<TEvent extends TypedEvent = TypedEve
 export function createWebSocketServerEventTarget<
   TEvent extends TypedEvent = TypedEvent,
   TPrincipal = unknown,
->(options?: WebSocketServerEventTargetOptions<TPrincipal>): WebSocketServerEventTarget<TEvent, TPrincipal> {
+>(
+  options?: WebSocketServerEventTargetOptions<TPrincipal, TEvent>,
+): WebSocketServerEventTarget<TEvent, TPrincipal> {
   return new WebSocketHub<TEvent, TPrincipal>(options)
 }
 
@@ -165,7 +169,7 @@ class WebSocketHub<TEvent extends TypedEvent, TPrincipal>
   readonly #maxPayload: number
   readonly #attachments = new Set<Attachment>()
 
-  constructor(options?: WebSocketServerEventTargetOptions<TPrincipal>) {
+  constructor(options?: WebSocketServerEventTargetOptions<TPrincipal, TEvent>) {
     const opts = readOptionsObject(options, 'createWebSocketServerEventTarget')
     const limits = readLimitsWithOldNames(opts.limits, {
       maxFrameBytes: { name: 'maxPayload', value: opts.maxPayload },

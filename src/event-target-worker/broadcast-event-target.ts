@@ -15,7 +15,7 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 
 export function createBroadcastEventTarget<TEvent extends TypedEvent>(
   channel: BroadcastChannel,
-  opts: Partial<WorkerEventTargetOptions>,
+  opts: Partial<WorkerEventTargetOptions<TEvent>>,
 ): WorkerEventTarget<TEvent> {
   return new BroadcastTarget<TEvent>(channel, opts)
 }
@@ -46,7 +46,7 @@ class BroadcastTarget<TEvent extends TypedEvent>
     )
   }
 
-  constructor(channel: BroadcastChannel, opts: Partial<WorkerEventTargetOptions>) {
+  constructor(channel: BroadcastChannel, opts: Partial<WorkerEventTargetOptions<TEvent>>) {
     super(opts)
     this.nodeId = opts.nodeId ?? createNodeId()
     this.#codec = createCloneCodec(readLimits(opts.limits))
@@ -73,6 +73,8 @@ class BroadcastTarget<TEvent extends TypedEvent>
   dispatchEvent(event: TEvent): boolean {
     assertEvent(event)
     if (this.isClosed) return this.refuseClosed(event.type)
+    // A channel has no hub to check what arrives: each node checks what it posts.
+    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
     this.counters.dispatched++
     const type = this.eventType(event.type)
     if (

@@ -2,6 +2,7 @@ import { type CloneFrame, createCloneCodec } from '../core/codec.js'
 import { EventwireError } from '../core/errors.js'
 import type { FrameLimits } from '../core/frame.js'
 import { readLimits, readNonNegativeInteger, readOptionsObject } from '../core/options.js'
+import type { EventsOptions } from '../core/schema.js'
 import { Spoke } from '../core/spoke.js'
 import type { NetworkEventTarget, NetworkEventTargetOptions, TypedEvent } from '../core/types.js'
 import { createBroadcastEventTarget } from './broadcast-event-target.js'
@@ -12,7 +13,9 @@ import { assertEndpoint, isBroadcastChannel, openEndpointLink, type WorkerEndpoi
 /**
  * Options of `createWorkerEventTarget`. Details travel by structured clone, so there is no `serializer`.
  */
-export interface WorkerEventTargetOptions extends Omit<NetworkEventTargetOptions, 'serializer'> {
+export interface WorkerEventTargetOptions<TEvent extends TypedEvent = TypedEvent>
+  extends Omit<NetworkEventTargetOptions, 'serializer'>,
+    EventsOptions<TEvent> {
   /** Origin id of events dispatched here. @default random */
   nodeId?: string
   /** Event type length and batch size limits of received messages. @see FrameLimits */
@@ -52,7 +55,7 @@ export function createWorkerEventTarget<TEvent extends TypedEvent = TypedEvent>(
   // A `BroadcastChannel` is a `WebWorkerEndpoint` too; it is told apart at run time. Naming its class
   // here would make these types need the DOM lib (Node's types declare no global `BroadcastChannel` type).
   endpoint: WorkerEndpoint,
-  options?: WorkerEventTargetOptions,
+  options?: WorkerEventTargetOptions<TEvent>,
 ): WorkerEventTarget<TEvent> {
   const opts = readWorkerOptions(options, 'createWorkerEventTarget')
   if (isBroadcastChannel(endpoint)) return createBroadcastEventTarget<TEvent>(endpoint, opts)
@@ -79,7 +82,7 @@ class WorkerSpoke<TEvent extends TypedEvent>
   extends Spoke<TEvent, CloneFrame>
   implements WorkerEventTarget<TEvent>
 {
-  constructor(endpoint: WorkerEndpoint, opts: Partial<WorkerEventTargetOptions>) {
+  constructor(endpoint: WorkerEndpoint, opts: Partial<WorkerEventTargetOptions<TEvent>>) {
     const heartbeatIntervalMs = readNonNegativeInteger('heartbeatIntervalMs', opts.heartbeatIntervalMs, 0)
     super({
       ...opts,

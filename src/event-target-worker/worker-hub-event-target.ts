@@ -20,7 +20,10 @@ import { readWorkerOptions } from './worker-event-target.js'
  * `maxBufferedBytes` and `overflow` bound what is queued toward one worker within one task (a
  * `postMessage` has no send buffer to watch).
  */
-export type WorkerHubEventTargetOptions = Omit<HubOptions<CloneFrame>, 'codec' | 'serializer'>
+export type WorkerHubEventTargetOptions<TEvent extends TypedEvent = TypedEvent> = Omit<
+  HubOptions<CloneFrame, unknown, TEvent>,
+  'codec' | 'serializer'
+>
 
 /** One worker (or port) added to the hub. */
 export interface WorkerHubConnection {
@@ -64,7 +67,7 @@ export interface WorkerHubEventTarget<TEvent extends TypedEvent = TypedEvent>
  * that want their type. `close()` leaves the workers running: they are yours.
  */
 export function createWorkerHubEventTarget<TEvent extends TypedEvent = TypedEvent>(
-  options?: WorkerHubEventTargetOptions,
+  options?: WorkerHubEventTargetOptions<TEvent>,
 ): WorkerHubEventTarget<TEvent> {
   return new WorkerHub<TEvent>(readWorkerOptions(options, 'createWorkerHubEventTarget'))
 }
@@ -77,7 +80,7 @@ class WorkerHub<TEvent extends TypedEvent>
 {
   readonly #endpoints = new Set<WorkerEndpoint>()
 
-  constructor(opts: Partial<WorkerHubEventTargetOptions>) {
+  constructor(opts: Partial<WorkerHubEventTargetOptions<TEvent>>) {
     super({ ...opts, codec: createCloneCodec(readLimits(opts.limits)) })
   }
 

@@ -1,6 +1,7 @@
 import { invalidOption } from '../core/errors.js'
 import { readFunction, readOptionsObject, readPositiveInteger } from '../core/options.js'
-import type { TypedEventTarget } from '../core/types.js'
+import type { EventDeclaration } from '../core/schema.js'
+import type { TypedEvent, TypedEventTarget } from '../core/types.js'
 import { createInProcessEventTarget } from '../event-target-in-process/in-process-event-target.js'
 import type { PubSubIterator } from './iterator.js'
 import {
@@ -17,6 +18,11 @@ import {
  */
 export type PubSubPublishArgsByKey = {
   [key: string]: [] | [unknown] | [number | string, unknown]
+}
+
+/** The topics of an event union (`EventsOf<typeof events>`): one per type, published with its detail. */
+export type PubSubTopicsOf<TEvent extends TypedEvent> = {
+  [TType in TEvent['type']]: [Extract<TEvent, { type: TType }>['detail']]
 }
 
 type MapToNull<T> = T extends undefined ? null : T
@@ -99,16 +105,26 @@ const DEFAULT_BUFFER_POLICY: PubSubBufferPolicy = 'drop-oldest'
 /**
  * Typed publish/subscribe over any event target, source-compatible with `@graphql-yoga/subscription`:
  * switching is a change of import. Each subscription is a bounded, hand-written async iterator.
+ *
+ * With `events` (a `defineEvents` declaration) the topics are its event types, each published with its
+ * detail; without an `eventTarget`, the in-process target made for it checks what is published. A given
+ * `eventTarget` checks according to its own `events`: give it the same declaration.
  */
-export function createPubSub<TTopicMap extends PubSubPublishArgsByKey>(
-  config?: PubSubOptions<TTopicMap>,
-): PubSub<TTopicMap> {
+export function createPubSub<
+  TTopicMap extends PubSubPublishArgsByKey = PubSubPublishArgsByKey,
+  TEvent extends TypedEvent = never,
+>(
+  config?: PubSubOptions<TTopicMap> & {
+    /** The topology's events (`defineEvents`): the topics and their payloads are taken from it. */
+    events?: EventDeclaration<TEvent>
+  },
+): PubSub<[TEvent] extends [never] ? TTopicMap : PubSubTopicsOf<TEvent>> {
   const options = readOptionsObject(config, 'createPubSub')
   // Plain-JS code migrating from yoga would otherwise lose its buffer setting without a word.
   if ('repeaterBuffer' in options) {
     invalidOption('repeaterBuffer', 'absent (use buffer: { size, policy })', options.repeaterBuffer)
   }
-  const target: EventTarget = readEventTarget(options.eventTarget)
+  const target: EventTarget = readEventTarget(options.eventTarget, options.events)
   const buffer = readBufferOptions(options.buffer)
   const stats: PubSubStats = { published: 0, delivered: 0, dropped: 0, subscriptions: 0 }
   const context: SubscriptionContext = {
@@ -143,11 +159,11 @@ export function createPubSub<TTopicMap extends PubSubPublishArgsByKey>(
     publish,
     subscribe,
     stats: () => ({ ...stats }),
-  } as PubSub<TTopicMap>
+  } as PubSub<[TEvent] extends [never] ? TTopicMap : PubSubTopicsOf<TEvent>>
 }
 
-function readEventTarget(value: unknown): EventTarget {
-  if (value === undefined) return createInProcessEventTarget()
+function readEventTarget(value: unknown, events: EventDeclaration | undefined): EventTarget {
+  if (value === undefined) return createInProcessEventTarget({ events })
   const target = value as Partial<Record<keyof EventTarget, unknown>> | null
   if (
     typeof target !== 'object' ||

@@ -11,6 +11,7 @@ export type {
   PubSubEventTarget,
   PubSubOptions,
   PubSubPublishArgsByKey,
+  PubSubTopicsOf,
 } from './create-pub-sub.js'
 export { createPubSub } from './create-pub-sub.js'
 export type { PubSubIterator } from './iterator.js'

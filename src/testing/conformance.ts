@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { EventwireError } from '../core/errors.js'
+import { defineEvents, type EventDeclaration, type StandardSchemaV1 } from '../core/schema.js'
 import type { EventwireStats, TypedEvent, TypedEventTarget } from '../core/types.js'
 import { createPubSub, type PubSubEventTarget } from '../pubsub/index.js'
 import { request, respond } from '../request-reply/index.js'
@@ -35,6 +36,33 @@ export interface TopologyContext {
   nodeCount: number
   /** Give this to every node as its `onError`: the suite asserts on what arrives. */
   onError: (error: EventwireError) => void
+  /** The same as `onError`, for node `index`, where the suite asks which node heard of an error. */
+  onErrorOf: (index: number) => (error: EventwireError) => void
+  /**
+   * Set when `capabilities.schemas` is: give `events` to every node that can take it (a node in another
+   * thread may go without), except that node `sender` must not check what it dispatches (give it
+   * `validate: { dispatched: false }`, or no declaration). Types other than the suite's are allowed.
+   */
+  schemas?: { events: EventDeclaration; sender: number | undefined }
+}
+
+/** What a topology with schemas (`defineEvents`) proves; see `ConformanceCapabilities.schemas`. */
+export interface SchemaCapabilities {
+  /**
+   * The schema of the detail of the suite's `checked` events, in the library under test: it must accept
+   * `{ n: <number>, text: <string> }` and refuse `{ n: 'not a number', text: 'x' }` with an issue at `n`.
+   * The suite also declares `checked-later`, the same schema answering asynchronously.
+   */
+  schema: StandardSchemaV1
+  /** A node given the declaration, where an invalid detail must throw `ERR_INVALID` at the call. */
+  dispatcher: number
+  /**
+   * A node that sends what it does not check; the topology must stop its invalid events before any other
+   * node's listener (a hub, or receivers that check). Omit where nothing checks what arrives.
+   */
+  sender?: number
+  /** The sender's own `onError` hears `ERR_INVALID` naming the field (a hub answers with an error frame). */
+  senderLearns?: boolean
 }
 
 /** What differs between transports, stated as capabilities rather than names. */
@@ -55,6 +83,11 @@ export interface ConformanceCapabilities {
    * target in another thread cannot show it once that thread is gone). @default every node
    */
   local?: readonly number[]
+  /**
+   * The topology honours `context.schemas`: the suite runs every test with the declaration in place, plus
+   * its schema tests (names starting with `schemas:`). @default none (no schema tests)
+   */
+  schemas?: SchemaCapabilities
 }
 
 interface Received {
@@ -100,11 +133,24 @@ export function conformanceCases(
   {
     let topology: ConformanceTopology | undefined
     let errors: EventwireError[] = []
+    let errorsOf: EventwireError[][] = []
+    const schemaCapabilities = capabilities.schemas
+    const schemas =
+      schemaCapabilities === undefined
+        ? undefined
+        : {
+            events: defineEvents(
+              { checked: schemaCapabilities.schema, 'checked-later': later(schemaCapabilities.schema) },
+              { otherTypes: 'allow' },
+            ),
+            sender: schemaCapabilities.sender,
+          }
     const test = (name: string, body: () => Promise<void>) => {
       cases.push({
         name,
         run: async () => {
           errors = []
+          errorsOf = []
           try {
             await body()
           } finally {
@@ -117,7 +163,16 @@ export function conformanceCases(
     }
 
     async function open(): Promise<{ nodes: readonly ConformanceNode[]; settle: () => Promise<void> }> {
-      const created = await createTopology({ nodeCount, onError: (error) => errors.push(error) })
+      const created = await createTopology({
+        nodeCount,
+        onError: (error) => errors.push(error),
+        onErrorOf: (index) => (error) => {
+          errors.push(error)
+          errorsOf[index] ??= []
+          errorsOf[index].push(error)
+        },
+        schemas,
+      })
       topology = created
       expect(created.nodes.length).toBeGreaterThanOrEqual(nodeCount)
       const settle = async () => {
@@ -188,6 +243,80 @@ export function conformanceCases(
         for (const from of dispatchers) expect(byFrom.get(from)).toEqual(expected)
       }
     })
+
+    if (schemaCapabilities !== undefined) {
+      const { dispatcher, sender } = schemaCapabilities
+      const valid = (n: number) => ({ n, text: 'ok' })
+      const invalid = { n: 'not a number', text: 'x' }
+      const namesField = (error: EventwireError) =>
+        error.code === 'ERR_INVALID' && /\bn: /.test(error.message)
+
+      test('schemas: an invalid detail throws ERR_INVALID at dispatchEvent, naming the field, and reaches no one', async () => {
+        const { nodes, settle } = await open()
+        const received = nodes.map(() => [] as unknown[])
+        nodes.forEach((node, index) => {
+          node.addEventListener('checked', (event) => received[index]!.push(event.detail))
+        })
+        await settle()
+        let thrown: unknown
+        try {
+          nodes[dispatcher]!.dispatchEvent(new CustomEvent('checked', { detail: invalid }))
+        } catch (error) {
+          thrown = error
+        }
+        expect(thrown).toBeInstanceOf(EventwireError)
+        expect((thrown as EventwireError).code).toBe('ERR_INVALID')
+        expect((thrown as EventwireError).issues?.map((issue) => issue.path)).toContain('n')
+        // A valid event after it arrives everywhere, alone.
+        nodes[dispatcher]!.dispatchEvent(new CustomEvent('checked', { detail: valid(1) }))
+        await until(() => received.every((list) => list.length >= 1), 'the valid event everywhere')
+        await settle()
+        for (const list of received) expect(list).toEqual([valid(1)])
+      })
+
+      if (sender !== undefined) {
+        test('schemas: invalid events from a node that does not check reach no other listener and are reported naming the field; the valid ones around them arrive once, in order', async () => {
+          const { nodes, settle } = await open()
+          const others = nodes.map((_, index) => index).filter((index) => index !== sender)
+          const received = nodes.map(() => ({ checked: [] as number[], later: [] as number[] }))
+          nodes.forEach((node, index) => {
+            node.addEventListener('checked', (event) =>
+              received[index]!.checked.push((event.detail as { n: number }).n),
+            )
+            node.addEventListener('checked-later', (event) =>
+              received[index]!.later.push((event.detail as { n: number }).n),
+            )
+          })
+          await settle()
+          const count = 20
+          for (let n = 0; n < count; n++) {
+            // Synchronous and asynchronous schemas interleaved, an invalid event between valid ones.
+            nodes[sender]!.dispatchEvent(new CustomEvent('checked', { detail: valid(n) }))
+            nodes[sender]!.dispatchEvent(new CustomEvent('checked-later', { detail: invalid }))
+            nodes[sender]!.dispatchEvent(new CustomEvent('checked-later', { detail: valid(n) }))
+            nodes[sender]!.dispatchEvent(new CustomEvent('checked', { detail: invalid }))
+          }
+          const expected = Array.from({ length: count }, (_, n) => n)
+          await until(
+            () =>
+              others.every(
+                (index) => received[index]!.checked.length >= count && received[index]!.later.length >= count,
+              ),
+            'every valid event at every other node',
+          )
+          await settle()
+          for (const index of others) {
+            expect(received[index]!.checked, `node ${index}`).toEqual(expected)
+            expect(received[index]!.later, `node ${index}`).toEqual(expected)
+          }
+          await until(() => errors.some(namesField), 'ERR_INVALID naming the field reported')
+          if (schemaCapabilities.senderLearns) {
+            await until(() => (errorsOf[sender] ?? []).some(namesField), 'the sender told which field')
+          }
+          expect(errors.filter((error) => error.code !== 'ERR_INVALID')).toEqual([])
+        })
+      }
+    }
 
     const interruptible = capabilities.interruptible ?? []
     if (interruptible.length > 0) {
@@ -532,4 +661,18 @@ export function conformanceCases(
     })
   }
   return cases
+}
+
+/** The same schema answering asynchronously, a task later: order must hold behind it. */
+function later(schema: StandardSchemaV1): StandardSchemaV1 {
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'eventwire-conformance',
+      validate: async (value) => {
+        await new Promise((resolve) => setTimeout(resolve, 0))
+        return schema['~standard'].validate(value)
+      },
+    },
+  }
 }

@@ -1,8 +1,14 @@
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, expect } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
-import { describeConformance, waitFor } from '../../src/testing/index.js'
+import {
+  conformanceCases,
+  describeConformance,
+  type TopologyContext,
+  waitFor,
+} from '../../src/testing/index.js'
 import { RedisServer } from '../support/redis-server.js'
+import { CHECKED_SCHEMAS, SCHEMA_LIBRARIES, type SchemaLibrary } from '../support/schemas.js'
 
 let server: RedisServer
 beforeAll(async () => {
@@ -53,3 +59,43 @@ describeConformance(
   },
   { interruptible: [0, 1] },
 )
+
+// With schemas (`defineEvents`): there is no hub, so every peer checks what it receives (the default on
+// Redis); peer 1 does not check what it dispatches, as any client of the server could publish anything.
+// The whole suite with arktype's schema, and the schema tests with every library.
+async function schemaTopology({ nodeCount, onErrorOf, schemas }: TopologyContext) {
+  const clients: Redis[] = []
+  const connect = () => {
+    const client = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 20 })
+    clients.push(client)
+    return client
+  }
+  const nodes = Array.from({ length: nodeCount }, (_, index) =>
+    createRedisEventTarget({
+      publishClient: connect(),
+      subscribeClient: connect(),
+      prefix: 'conformance-schemas:',
+      onError: onErrorOf(index),
+      events: schemas?.events,
+      validate: { dispatched: schemas?.sender !== index },
+    }),
+  )
+  await Promise.all(nodes.map((node) => node.ready))
+  return {
+    nodes,
+    close: async () => {
+      await Promise.all(nodes.map((node) => node.close()))
+      await Promise.all(clients.map((client) => client.quit()))
+    },
+  }
+}
+const schemaCapabilities = (library: SchemaLibrary) =>
+  ({ schema: CHECKED_SCHEMAS[library], dispatcher: 0, sender: 1 }) as const
+describeConformance('redis, schemas (arktype)', schemaTopology, { schemas: schemaCapabilities('arktype') })
+describe('conformance: redis, schema tests per library', () => {
+  for (const library of SCHEMA_LIBRARIES) {
+    for (const test of conformanceCases(schemaTopology, { schemas: schemaCapabilities(library) })) {
+      if (test.name.startsWith('schemas:')) it(`${library}: ${test.name}`, () => test.run())
+    }
+  }
+})

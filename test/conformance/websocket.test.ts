@@ -1,9 +1,11 @@
 import type { AddressInfo } from 'node:net'
 import { type ServerType, serve, upgradeWebSocket } from '@hono/node-server'
 import { Hono } from 'hono'
+import { describe, it } from 'vitest'
 import { WebSocketServer } from 'ws'
 import { createWebSocketServerEventTarget } from '../../src/event-target-websocket-server/index.js'
-import { describeConformance } from '../../src/testing/index.js'
+import { conformanceCases, describeConformance, type TopologyContext } from '../../src/testing/index.js'
+import { CHECKED_SCHEMAS, SCHEMA_LIBRARIES, type SchemaLibrary } from '../support/schemas.js'
 import { interruptibleClient, startHub } from '../support/websocket.js'
 
 // A WebSocket hub on a plain Node http.Server (the ws package) and three Node clients, over real sockets
@@ -61,3 +63,40 @@ describeConformance(
   },
   { interruptible: [1, 2] },
 )
+
+// With schemas (`defineEvents`): the hub checks what clients send; client 1 does not check what it
+// dispatches, as a hostile or outdated client. The whole suite with valibot's schema, and the schema
+// tests with every library.
+async function schemaTopology({ nodeCount, onErrorOf, schemas }: TopologyContext) {
+  const events = schemas?.events
+  const running = await startHub({ onError: onErrorOf(0), events })
+  const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, (_, index) =>
+    interruptibleClient(running.url, {
+      onError: onErrorOf(index + 1),
+      events,
+      validate: { dispatched: schemas?.sender !== index + 1 },
+    }),
+  )
+  await Promise.all(spokes.map((spoke) => spoke.target.ready))
+  return {
+    nodes: [running.hub, ...spokes.map((spoke) => spoke.target)],
+    interrupt: (index: number) => spokes[index - 1]!.interrupt(),
+    close: async () => {
+      await Promise.all(spokes.map((spoke) => spoke.target.close()))
+      await running.close()
+    },
+  }
+}
+const schemaCapabilities = (library: SchemaLibrary) =>
+  ({ schema: CHECKED_SCHEMAS[library], dispatcher: 2, sender: 1, senderLearns: true }) as const
+describeConformance('websocket hub with three clients, schemas (valibot)', schemaTopology, {
+  interruptible: [1, 2],
+  schemas: schemaCapabilities('valibot'),
+})
+describe('conformance: websocket hub with three clients, schema tests per library', () => {
+  for (const library of SCHEMA_LIBRARIES) {
+    for (const test of conformanceCases(schemaTopology, { schemas: schemaCapabilities(library) })) {
+      if (test.name.startsWith('schemas:')) it(`${library}: ${test.name}`, () => test.run())
+    }
+  }
+})

@@ -10,17 +10,21 @@ const fast = { initialDelayMs: 10, maxDelayMs: 50 }
  * link; the spokes come back by themselves.
  */
 export function memoryHub<W>(codec?: FrameCodec<W>) {
-  return async ({ nodeCount, onError }: TopologyContext): Promise<ConformanceTopology> => {
-    const hub = new Hub<TypedEvent, W>({ onError, codec })
+  return async ({ nodeCount, onErrorOf, schemas }: TopologyContext): Promise<ConformanceTopology> => {
+    // With schemas, every node has the declaration; the sender does not check what it dispatches.
+    const events = schemas?.events
+    const hub = new Hub<TypedEvent, W>({ onError: onErrorOf(0), codec, events })
     const connectors = Array.from({ length: Math.max(3, nodeCount - 1) }, () => createMemoryConnector(hub))
     const spokes = connectors.map(
-      (connector) =>
+      (connector, index) =>
         new Spoke<TypedEvent, W>({
           connect: connector.connect,
           codec,
-          onError,
+          onError: onErrorOf(index + 1),
           heartbeatIntervalMs: 0,
           reconnect: fast,
+          events,
+          validate: { dispatched: schemas?.sender !== index + 1 },
         }),
     )
     await Promise.all(spokes.map((spoke) => spoke.ready))
