@@ -153,14 +153,16 @@ export function encodeEvent(
       throw new TypeError('serializer.stringify did not return a string')
     }
     const value = payload === undefined ? null : payload
-    if (id !== undefined || seq !== undefined) {
+    if (id !== undefined || (seq !== undefined && !Number.isSafeInteger(seq))) {
       return JSON.stringify(frameLayout.event(type, origin, value, hops, seq, id))
     }
     // The same text as stringifying the whole array, without building it: the head of the frame depends
-    // only on the type and the origin, which repeat, so only the detail is stringified per event.
+    // only on the type and the origin, which repeat, so only the detail is stringified per event. The
+    // Redis target writes a sequence number on every event: an integer, whose text is its JSON.
     const detailText = JSON.stringify(value)
     if (detailText === undefined) throw new TypeError('the detail does not serialize to JSON')
     const head = eventHead(type, origin)
+    if (seq !== undefined) return `${head}${detailText},${hops},${seq}]`
     return hops > 0 ? `${head}${detailText},${hops}]` : `${head}${detailText}]`
   } catch (cause) {
     throw new EventwireError('ERR_SERIALIZE', `the detail of "${type}" cannot be serialized`, {

@@ -56,6 +56,19 @@ describe('frame codec', () => {
 
   it('carries a sequence number as the sixth element of an event, with hops written before it', () => {
     expect(encodeEvent('t', 'o', 1, jsonSerializer, 0, 42)).toBe('[1,"t","o",1,0,42]')
+    // Built from the cached head: the same text as stringifying the whole array, whatever the numbers.
+    for (const [hops, seq] of [
+      [0, 0],
+      [3, 1_733_000_000_000_000],
+      [0, Number.MAX_SAFE_INTEGER],
+      [1, 1.5],
+      [0, -0],
+    ] as const) {
+      const detail = { text: 'hé "quoted" 🚀', n: [1, null] }
+      expect(encodeEvent('t"\\', 'o\n', detail, jsonSerializer, hops, seq)).toBe(
+        JSON.stringify([1, 't"\\', 'o\n', detail, hops, seq]),
+      )
+    }
     expect(frames('[1,"t","o",1,2,42]')).toEqual([
       { kind: 'event', type: 't', origin: 'o', detail: 1, hops: 2, seq: 42 },
     ])
