@@ -39,7 +39,7 @@ interface Detail {
 // --- nats-server -------------------------------------------------------------------------------------
 
 /** The `nats-server --version` line, or undefined when the binary is not on PATH. */
-function natsServerVersion(): string | undefined {
+export function natsServerVersion(): string | undefined {
   const probe = spawnSync('nats-server', ['--version'], { encoding: 'utf8' })
   if (probe.error !== undefined || probe.status !== 0) return undefined
   return probe.stdout.trim()
@@ -61,9 +61,9 @@ function acceptsTcp(port: number): Promise<boolean> {
 
 /**
  * A real nats-server on a free loopback port, stopped by its pid. Kept here, not in test/support: only
- * this benchmark needs it.
+ * the benchmarks need it (this one and the NATS path of bench/realistic.ts).
  */
-class NatsServer {
+export class NatsServer {
   readonly port: number
   readonly #process: ChildProcess
 

@@ -9,6 +9,24 @@ import type { MessagePort } from 'node:worker_threads'
 /** Which side of a comparison runs: ours with default options, the naive raw loop, or the batched one. */
 export type Variant = 'ours' | 'naive' | 'batched'
 
+/** The WebSocket paths' contenders: the three variants, and Socket.IO as the peer users replace. */
+export type SpokeVariant = Variant | 'socketio'
+
+/**
+ * The contenders of the Redis path: ours, the peer users replace (`@graphql-yoga/redis-event-target`),
+ * and the naive and batched raw ioredis loops.
+ */
+export type RedisVariant = Variant | 'yoga'
+
+/**
+ * The Redis channel of `type` for one variant: every variant of the Redis path shares one redis-server,
+ * so each has channels of its own (ours through its `prefix` option, the others by name).
+ */
+export const redisChannel = (variant: RedisVariant, type: string): string => `${variant}:${type}`
+
+/** A NATS subject of one variant: each variant of the NATS path has subjects of its own on one server. */
+export const natsSubject = (variant: Variant, type: string): string => `${variant}.${type}`
+
 /** Events sent per turn of the event loop, and how many the receiver takes before it acknowledges. */
 export const CHUNK = 100
 /** Most events sent and not yet acknowledged by every receiver. */

@@ -5,7 +5,8 @@
  * - ours: `createWebSocketClientEventTarget({ url })` with default options (plus `onError` and
  *   `onStatus`, which report to the parent);
  * - naive and batched: a raw `ws` client each; the naive one sends one `JSON.stringify(detail)` per
- *   event, the batched one a JSON array of the events of one turn.
+ *   event, the batched one a JSON array of the events of one turn;
+ * - socketio: a socket.io-client socket with `{ transports: ['websocket'] }`, one `emit` per event.
  *
  * Each spoke checks that it gets every `down` event in order and acknowledges every `<ack every>` over
  * its own socket (ours: an `ack-down` event; raw: a JSON message). Spoke 0 is also the sender of `up`
@@ -13,6 +14,7 @@
  * carries commands and answers only, never data or acknowledgements.
  */
 import { performance } from 'node:perf_hooks'
+import { io as socketIoClient } from 'socket.io-client'
 import { WebSocket } from 'ws'
 import { createWebSocketClientEventTarget } from '../../src/event-target-websocket-client/index.js'
 import { createEvent } from '../../src/index.js'
@@ -28,13 +30,13 @@ import {
   nowMicros,
   pump,
   Receiver,
+  type SpokeVariant,
   type ToSpokes,
   UP,
-  type Variant,
 } from './realistic-common.js'
 
 // Only types and constants of realistic-common are shared: nothing here runs in the parent.
-const [variant, url, countArg, ackEveryArg] = process.argv.slice(2) as [Variant, string, string, string]
+const [variant, url, countArg, ackEveryArg] = process.argv.slice(2) as [SpokeVariant, string, string, string]
 const count = Number(countArg)
 const ackEvery = Number(ackEveryArg)
 const send = (message: FromSpokes) => process.send?.(message)
@@ -120,7 +122,27 @@ function raw(index: number): Spoke & { ready: Promise<void> } {
   }
 }
 
-const spokes = Array.from({ length: count }, (_, index) => (variant === 'ours' ? ours(index) : raw(index)))
+function socketIo(index: number): Spoke & { ready: Promise<void> } {
+  const socket = socketIoClient(url, { transports: ['websocket'], forceNew: true })
+  const receiver = new Receiver(index, ACK_DOWN, ackEvery, (ack) => socket.emit(ACK_DOWN, ack), fail)
+  socket.on(DOWN, (detail: Detail) => receiver.take(detail))
+  if (index === 0) socket.on(ACK_UP, (ack: Ack) => onUpAck(ack))
+  socket.on('connect_error', (error) => fail(`spoke ${index}: ${error.message}`))
+  socket.on('disconnect', (reason) => fail(`spoke ${index}: disconnected (${reason})`))
+  return {
+    receiver,
+    sendUp: (first, n) => {
+      for (let i = 0; i < n; i++) socket.emit(UP, detailOf(UP, first + i))
+    },
+    close: () => {
+      socket.close()
+    },
+    ready: new Promise((resolve) => socket.once('connect', () => resolve())),
+  }
+}
+
+const make = variant === 'ours' ? ours : variant === 'socketio' ? socketIo : raw
+const spokes = Array.from({ length: count }, (_, index) => make(index))
 const first = spokes[0]!
 
 /** One `up` event, one at a time: µs to the hub's listener (its stamp) and back. */
