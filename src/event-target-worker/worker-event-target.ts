@@ -48,8 +48,6 @@ export interface WorkerEventTarget<TEvent extends TypedEvent = TypedEvent>
  *
  * Create it in the same task as the `Worker` (Node and browsers drop a worker's messages that arrive
  * before a message listener exists), and at the top level of the worker script.
- * @see https://nodejs.org/api/worker_threads.html#class-worker
- * @see https://developer.mozilla.org/docs/Web/API/Worker
  */
 export function createWorkerEventTarget<TEvent extends TypedEvent = TypedEvent>(
   // A `BroadcastChannel` is a `WebWorkerEndpoint` too; it is told apart at run time. Naming its class
