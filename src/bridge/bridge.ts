@@ -4,7 +4,7 @@ import { eventHops, eventId, isFirstSight, withHops } from '../core/hops.js'
 import { createNodeId } from '../core/link.js'
 import { readFunction, readPositiveInteger } from '../core/options.js'
 import { createErrorSink, createStats } from '../core/report.js'
-import type { TypedEvent, TypedEventTarget } from '../core/types.js'
+import { type AnyTarget, isObservable, isTarget } from './targets.js'
 
 /** Which way an event crosses the bridge. */
 export type BridgeDirection = 'a-to-b' | 'b-to-a'
@@ -56,31 +56,6 @@ export interface Bridge {
   /** Removes every listener, tap and watch the bridge added. Idempotent. */
   close(): void
   stats(): BridgeStats
-}
-
-/** A hub-like target that reports its topology's interest and lets a bridge see all its traffic. */
-interface Observable {
-  tap(listener: (event: Event) => void): () => void
-  watchInterest(listener: (type: string, isInterested: boolean) => void): () => void
-}
-
-type AnyTarget = TypedEventTarget<TypedEvent>
-
-function isObservable(target: object): target is Observable {
-  return (
-    typeof (target as Partial<Observable>).tap === 'function' &&
-    typeof (target as Partial<Observable>).watchInterest === 'function'
-  )
-}
-
-function isTarget(value: unknown): value is AnyTarget {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as AnyTarget).addEventListener === 'function' &&
-    typeof (value as AnyTarget).removeEventListener === 'function' &&
-    typeof (value as AnyTarget).dispatchEvent === 'function'
-  )
 }
 
 /**

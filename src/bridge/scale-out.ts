@@ -1,7 +1,8 @@
 import { EventwireError, invalidOption } from '../core/errors.js'
 import { readFunction } from '../core/options.js'
 import { createErrorSink, createStats } from '../core/report.js'
-import type { TypedEvent, TypedEventTarget } from '../core/types.js'
+import type { TypedEvent } from '../core/types.js'
+import { type AnyTarget, isObservable, isTarget, type Observable } from './targets.js'
 
 export interface ScaleOutOptions {
   /** Receives what could not cross: a detail the shared target cannot carry. */
@@ -26,29 +27,10 @@ export interface ScaleOut {
 }
 
 /** The hub side: it reports its topology's interest and lets scale-out see all its traffic. */
-interface ScalableHub extends TypedEventTarget<TypedEvent> {
-  tap(listener: (event: Event) => void): () => void
-  watchInterest(listener: (type: string, isInterested: boolean) => void): () => void
-}
-
-type AnyTarget = TypedEventTarget<TypedEvent>
+type ScalableHub = AnyTarget & Observable
 
 function isHub(value: unknown): value is ScalableHub {
-  return (
-    isTarget(value) &&
-    typeof (value as Partial<ScalableHub>).tap === 'function' &&
-    typeof (value as Partial<ScalableHub>).watchInterest === 'function'
-  )
-}
-
-function isTarget(value: unknown): value is AnyTarget {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as AnyTarget).addEventListener === 'function' &&
-    typeof (value as AnyTarget).removeEventListener === 'function' &&
-    typeof (value as AnyTarget).dispatchEvent === 'function'
-  )
+  return isTarget(value) && isObservable(value)
 }
 
 /**
