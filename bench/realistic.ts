@@ -9,7 +9,8 @@
  * JSON.stringify and one send, postMessage, PUBLISH, NATS publish or iroh writeAll per event) and a
  * batched raw loop (one send per turn of the event loop; 16 events per postMessage; on iroh deflated),
  * the ceiling of what batching buys. Where users replace a peer with ours, the peer runs in the same
- * rounds: yoga's Redis target on the Redis path, Socket.IO on hub -> 1 spoke and spoke -> hub.
+ * rounds: yoga's Redis target on the Redis path, Socket.IO on hub -> 1 spoke and spoke -> hub, Comlink
+ * on the worker path (a method called per event, not awaited; see `comlinkSide`).
  *
  * Each path runs in a process of its own (this file, forked with REALISTIC_PATH set), so no path runs
  * beside the JIT state, heap or sockets of another; each variant of a path has its own fresh child
@@ -30,6 +31,7 @@ import { deflateRawSync } from 'node:zlib'
 import { createRedisEventTarget as createYogaRedisEventTarget } from '@graphql-yoga/redis-event-target'
 import { connect as natsConnect } from '@nats-io/transport-node'
 import { EndpointTicket, type SendStream } from '@number0/iroh'
+import * as Comlink from 'comlink'
 import { Redis } from 'ioredis'
 import { Server as SocketIoServer } from 'socket.io'
 import { type WebSocket, WebSocketServer } from 'ws'
@@ -55,6 +57,7 @@ import {
 import { NatsServer, natsServerVersion } from './nats.js'
 import { bundleChild, childExecArgv } from './support/child.js'
 import { listen, startHub } from './support/eventwire.js'
+import { type AckSink, type DetailSink, nodeEndpoint } from './support/realistic-comlink.js'
 import {
   ACK_DOWN,
   ACK_UP,
@@ -80,6 +83,7 @@ import {
   type Variant,
   WORKER_BATCH,
   type WorkerSetup,
+  type WorkerVariant,
 } from './support/realistic-common.js'
 
 /** Events each measured window sends at least, so that filling and draining the window stay a small part. */
@@ -105,7 +109,7 @@ interface ThroughputResult {
   ceiling: Ratio
   /** For ours / naive; none where the target is set against the peer. */
   target: number | undefined
-  /** The library users replace with ours, where the path has one (Redis: yoga's target). */
+  /** The library users replace with ours, where the path has one (Redis: yoga's target; worker: Comlink). */
   peer?: { name: string; rate: number; oursToPeer: Ratio; target: number | undefined }
 }
 
@@ -315,23 +319,67 @@ async function interleaved(spec: ThroughputSpec): Promise<ThroughputResult> {
 
 // --- worker: main thread -> worker ---
 
-const WORKER_NAMES: Record<Variant, string> = {
+const WORKER_NAMES: Record<WorkerVariant, string> = {
   ours: 'eventwire worker target',
   naive: 'raw: postMessage per event',
   batched: `raw: ${WORKER_BATCH} events per postMessage`,
+  comlink: 'Comlink proxy.take, not awaited',
 }
 
 interface StartedWorker {
   send(first: number, count: number): void
+  /**
+   * Resolves once the worker has answered every call sent so far (Comlink only: the other variants get
+   * no answers). The window waits for it, so that answers its events caused are handled in its own time.
+   */
+  drained?: () => Promise<void>
   usage(): Usage
   /** Events the worker has taken, as it says on its control port. */
   count(): Promise<number>
   close(): Promise<void>
 }
 
+interface ComlinkSide {
+  send: StartedWorker['send']
+  drained(): Promise<void>
+  release(): void
+}
+
+/**
+ * Comlink's side on the main thread, as a user streaming events to a worker writes it: `remote.take(detail)`
+ * on `Comlink.wrap(nodeEndpoint(worker))` per event, not awaited. Comlink has no one-way call, so the
+ * worker answers each call and the main thread handles each answer; that is part of what a call costs.
+ *
+ * The acknowledgements come back as Comlink calls too: the main thread exposes `{ ack }` with
+ * `Comlink.expose` on the same endpoint, and the worker calls it through `Comlink.wrap(nodeEndpoint(
+ * parentPort))`. A Comlink user who does not want to drop to raw `postMessage` would write it this way or
+ * pass a `Comlink.proxy(callback)`; the callback is the better known of the two, but Comlink sends a
+ * proxied callback as a new `MessageChannel`, so the acknowledgements would come back on a second port,
+ * where they could overtake the answers still queued on the first. The other variants acknowledge on the
+ * data's own port; so does this one. Comlink 4.4 handles both directions on one endpoint: `expose`
+ * ignores messages without a request type (the answers to this side's calls), and `wrap` ignores ids it
+ * did not send.
+ */
+function comlinkSide(worker: Worker, onAck: (ack: Ack) => void): ComlinkSide {
+  const endpoint = nodeEndpoint(worker)
+  const remote = Comlink.wrap<DetailSink>(endpoint)
+  const acks: AckSink = { ack: (ack) => onAck(ack) }
+  Comlink.expose(acks, endpoint)
+  return {
+    send: (first, count) => {
+      for (let i = 0; i < count; i++) void remote.take(detailOf(DOWN, first + i))
+    },
+    // The worker answers in order on one port, so the answer to this call comes after every earlier one.
+    // One awaited call per window, where tracking each promise would add work per event no user does.
+    drained: () => remote.drain(),
+    // Tells the worker's `expose` to stop listening; the answer is never awaited (the worker is stopped).
+    release: () => remote[Comlink.releaseProxy](),
+  }
+}
+
 /** A fresh receiving worker of one variant; `onAck` gets its acknowledgements, from the same port. */
 async function startWorker(
-  variant: Variant,
+  variant: WorkerVariant,
   ackEvery: number,
   onAck: (ack: Ack) => void,
   fail: (error: Error) => void,
@@ -341,9 +389,10 @@ async function startWorker(
   const worker = new Worker(pathToFileURL(workerFile()), { workerData: setup, transferList: [port2] })
   // In the same task as `new Worker`: a worker's messages that arrive before a listener exists are lost.
   const target = variant === 'ours' ? createWorkerEventTarget(worker) : undefined
+  const comlink = variant === 'comlink' ? comlinkSide(worker, onAck) : undefined
   if (target !== undefined) {
     target.addEventListener(ACK_DOWN, (event) => onAck((event as CustomEvent<Ack>).detail))
-  } else {
+  } else if (comlink === undefined) {
     worker.on('message', (ack: Ack) => onAck(ack))
   }
   let answer: ((count: number) => void) | undefined
@@ -365,7 +414,9 @@ async function startWorker(
     await target.flush()
   }
   let send: StartedWorker['send']
-  if (target !== undefined) {
+  if (comlink !== undefined) {
+    send = comlink.send
+  } else if (target !== undefined) {
     send = (first, count) => {
       for (let i = 0; i < count; i++) target.dispatchEvent(createEvent(DOWN, detailOf(DOWN, first + i)))
     }
@@ -384,6 +435,7 @@ async function startWorker(
   }
   return {
     send,
+    ...(comlink === undefined ? {} : { drained: comlink.drained }),
     usage: () => ({ ...worker.performance.eventLoopUtilization(), cpu: undefined }),
     count: () =>
       new Promise((resolve) => {
@@ -392,6 +444,7 @@ async function startWorker(
       }),
     close: async () => {
       await target?.close()
+      comlink?.release()
       port1.close()
       await worker.terminate()
     },
@@ -400,7 +453,7 @@ async function startWorker(
 
 async function workerThroughput(): Promise<ThroughputResult> {
   const contenders: Contender[] = []
-  for (const variant of VARIANTS) {
+  for (const variant of [...VARIANTS, 'comlink'] as const) {
     const flow = new Flow(1)
     const worker = await startWorker(
       variant,
@@ -408,10 +461,19 @@ async function workerThroughput(): Promise<ThroughputResult> {
       (ack) => flow.ack(ack.receiver, ack.count),
       (error) => flow.fail(error),
     )
+    const { drained } = worker
     contenders.push({
       name: WORKER_NAMES[variant],
-      variant,
-      window: (ms, minEvents) => pump(flow, worker.send, ms, minEvents),
+      variant: variant === 'comlink' ? 'peer' : variant,
+      window:
+        drained === undefined
+          ? (ms, minEvents) => pump(flow, worker.send, ms, minEvents)
+          : async (ms, minEvents) => {
+              const start = performance.now()
+              const { events } = await pump(flow, worker.send, ms, minEvents)
+              await drained()
+              return { events, ms: performance.now() - start }
+            },
       otherUsage: async () => worker.usage(),
       check: async () => {
         flow.check()

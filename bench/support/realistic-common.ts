@@ -18,6 +18,9 @@ export type SpokeVariant = Variant | 'socketio'
  */
 export type RedisVariant = Variant | 'yoga'
 
+/** The contenders of the worker path: the three variants, and Comlink as the peer users replace. */
+export type WorkerVariant = Variant | 'comlink'
+
 /**
  * The Redis channel of `type` for one variant: every variant of the Redis path shares one redis-server,
  * so each has channels of its own (ours through its `prefix` option, the others by name).
@@ -250,7 +253,7 @@ export type FromWorker =
 
 /** What a worker gets as `workerData`. */
 export interface WorkerSetup {
-  variant: Variant
+  variant: WorkerVariant
   /** Acknowledge every this many events (1 for latency). */
   ackEvery: number
   control: MessagePort
