@@ -10,6 +10,9 @@ import {
   encodeHello,
   encodePing,
   encodePong,
+  encodePosition,
+  encodeResume,
+  encodeResumed,
   encodeSub,
   encodeUnsub,
   eventHead,
@@ -20,6 +23,7 @@ import {
   type FrameLimits,
   frameLayout,
   type NodeRole,
+  type ResumeOutcome,
   validateFrames,
 } from './frame.js'
 import { jsonSerializer } from './serializer.js'
@@ -57,6 +61,20 @@ export interface FrameCodec<W> {
   /** The last frame of a link closed on purpose: a close code (1000 to 4999) and a short reason. */
   bye(code: number, reason: string): W
   /**
+   * History positions (feature `resume`, docs/recovery.md): a codec that lists `resume` in `features`
+   * has these three. `position` without an epoch: the next events of `type` carry no position.
+   */
+  position?(type: string, epoch?: string, offset?: number): W
+  resume?(type: string, epoch: string, offset: number): W
+  resumed?(type: string, outcome: ResumeOutcome, count: number): W
+  /**
+   * For an event frame written with `runKey` (its head): the detail as the frame carries it, so a hub
+   * may keep it for replay without encoding it again; undefined when the frame does not show it.
+   */
+  detailText?(frame: W, runKey: string | undefined): string | undefined
+  /** An event frame from a detail as `detailText` gave it (hops 0, no identity). */
+  eventFromText?(type: string, origin: string, detailText: string): W
+  /**
    * For an event frame about to be written: a key that consecutive frames of one run share (the same
    * string object), or undefined when the frame cannot be part of a run. Codecs whose frames show their
    * structure (clone arrays) need none.
@@ -90,6 +108,12 @@ export function createTextCodec(
     pong: encodePong,
     error: encodeError,
     bye: encodeBye,
+    position: encodePosition,
+    resume: encodeResume,
+    resumed: encodeResumed,
+    // `head` + detail + `]`, as encodeEvent writes a frame of hops 0 without an identity.
+    detailText: (frame, runKey) => (runKey === undefined ? undefined : frame.slice(runKey.length, -1)),
+    eventFromText: (type, origin, detailText) => `${eventHead(type, origin)}${detailText}]`,
     batch: (frames, options) =>
       options?.runs === true && options.runKeys !== undefined
         ? textBatchRuns(frames, options.runKeys)
@@ -104,7 +128,7 @@ export function createTextCodec(
  * Text links carry runs too: a run spares the receiver an array per event (and the sender repeating the
  * type and origin), which is most of what parsing a batch of small events costs.
  */
-const TEXT_FEATURES: readonly Feature[] = Object.freeze(['run'])
+const TEXT_FEATURES: readonly Feature[] = Object.freeze(['run', 'resume'])
 
 /**
  * A batch in which each stretch of two or more event frames with the same run key (the head
@@ -152,6 +176,9 @@ export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): Fr
     pong: frameLayout.pong,
     error: frameLayout.error,
     bye: frameLayout.bye,
+    position: frameLayout.position,
+    resume: frameLayout.resume,
+    resumed: frameLayout.resumed,
     batch: (frames, options) => (options?.runs === true ? batchRuns(frames) : [FRAME_BATCH, ...frames]),
     decode: (data) => validateFrames(data, limits),
     size: estimateSize,
@@ -161,6 +188,8 @@ export function createCloneCodec(limits: FrameLimits = DEFAULT_FRAME_LIMITS): Fr
 /**
  * Deserializing a clone costs per array: one `[1, type, origin, detail]` per event was about three
  * quarters of a receiving worker's time. A run carries type, origin and hops once, then the details.
+ * No `resume`: worker links never reconnect, and a link that refuses one clone would lose an event
+ * whose offset the other side would still count (docs/recovery.md).
  */
 const CLONE_FEATURES: readonly Feature[] = Object.freeze(['run'])
 

@@ -23,6 +23,23 @@ export const FRAME_BYE = 8
  */
 export const FRAME_RUN = 9
 /**
+ * `[10, type, epoch, offset]`: the next event of `type` on this link has this history position, and each
+ * event of `type` after it one offset more, until the next position frame. `[10, type]`: the next events
+ * of `type` carry no position (sent only to one spoke, outside the history). Sent only to a node whose
+ * hello lists `resume` (docs/recovery.md).
+ */
+export const FRAME_POSITION = 10
+/**
+ * `[11, type, epoch, offset]`: subscribe to `type` and first replay what came after `offset` (the last one
+ * received) in `epoch`. Sent only to a hub whose hello lists `resume`.
+ */
+export const FRAME_RESUME = 11
+/**
+ * `[12, type, outcome, count]`: the answer to a resume frame, written after the replayed events:
+ * `recovered` (and how many were replayed), or why not (`epoch`, `too-old`, `ahead`, `unavailable`).
+ */
+export const FRAME_RESUMED = 12
+/**
  * The id of every heartbeat ping, so that a heartbeat is always the same text (`[6,0]`): a platform that
  * answers one fixed message without running the hub (a Durable Object's WebSocket auto-response) can
  * answer it. Handshake and `flush()` pings count from 1, so a heartbeat's pong never settles them.
@@ -30,7 +47,18 @@ export const FRAME_RUN = 9
 export const HEARTBEAT_PING_ID = 0
 
 /** Optional abilities a node lists in its hello; a sender uses one only if the other side lists it. */
-export type Feature = 'run'
+export type Feature = 'run' | 'resume'
+
+/** How a resume frame was answered: recovered, or why not (docs/recovery.md). */
+export type ResumeOutcome = 'recovered' | 'epoch' | 'too-old' | 'ahead' | 'unavailable'
+
+const RESUME_OUTCOMES: ReadonlySet<unknown> = new Set<ResumeOutcome>([
+  'recovered',
+  'epoch',
+  'too-old',
+  'ahead',
+  'unavailable',
+])
 
 /**
  * What a node says it is in its hello: a `hub` routes by interest; a `spoke` sends every event to its hub;
@@ -70,6 +98,10 @@ export type Frame =
   | { kind: 'ping'; id: number }
   | { kind: 'pong'; id: number }
   | { kind: 'bye'; code: number; reason: string }
+  /** `epoch` undefined: the next events of `type` carry no history position. */
+  | { kind: 'position'; type: string; epoch: string | undefined; offset: number }
+  | { kind: 'resume'; type: string; epoch: string; offset: number }
+  | { kind: 'resumed'; type: string; outcome: ResumeOutcome; count: number }
 
 export interface FrameLimits {
   /**
@@ -100,6 +132,8 @@ const MAX_FEATURES = 16
 const MAX_FEATURE_LENGTH = 32
 /** Bridges an event may have crossed on the wire; bridges cut far earlier (their `hopLimit`). */
 const MAX_HOPS = 255
+/** Longest history epoch on the wire, as the history stores bound it. */
+const MAX_EPOCH_LENGTH = 64
 
 export type DecodeResult = { ok: true; frames: Frame[] } | { ok: false; error: EventwireError }
 
@@ -132,6 +166,16 @@ export const frameLayout = {
   ],
   /** A node closing the link on purpose says so first, with a close code (1000 to 4999) and a reason. */
   bye: (code: number, reason: string): unknown[] => [FRAME_BYE, code, reason.slice(0, MAX_BYE_REASON_LENGTH)],
+  /** Without an epoch: the next events of `type` carry no position. */
+  position: (type: string, epoch?: string, offset = 0): unknown[] =>
+    epoch === undefined ? [FRAME_POSITION, type] : [FRAME_POSITION, type, epoch, offset],
+  resume: (type: string, epoch: string, offset: number): unknown[] => [FRAME_RESUME, type, epoch, offset],
+  resumed: (type: string, outcome: ResumeOutcome, count: number): unknown[] => [
+    FRAME_RESUMED,
+    type,
+    outcome,
+    count,
+  ],
 }
 
 /**
@@ -219,6 +263,18 @@ export function encodePong(id: number): string {
 
 export function encodeBye(code: number, reason: string): string {
   return JSON.stringify(frameLayout.bye(code, reason))
+}
+
+export function encodePosition(type: string, epoch?: string, offset?: number): string {
+  return JSON.stringify(frameLayout.position(type, epoch, offset))
+}
+
+export function encodeResume(type: string, epoch: string, offset: number): string {
+  return JSON.stringify(frameLayout.resume(type, epoch, offset))
+}
+
+export function encodeResumed(type: string, outcome: ResumeOutcome, count: number): string {
+  return JSON.stringify(frameLayout.resumed(type, outcome, count))
 }
 
 export function encodeError(code: EventwireErrorCode, message: string, eventType?: string): string {
@@ -444,6 +500,38 @@ function decodeOne(
         eventType: eventType ?? undefined,
       }
     }
+    case FRAME_POSITION: {
+      const [, type, epoch, offset] = raw
+      if (raw.length === 2 && isValidType(type, limits)) {
+        return { kind: 'position', type, epoch: undefined, offset: 0 }
+      }
+      // An offset names an event: 1 or more.
+      if (raw.length !== 4 || !isValidType(type, limits) || !isEpoch(epoch) || !isOffset(offset, 1)) {
+        return malformedError(
+          'a position frame is [10, type] or [10, type, epoch, offset] with an offset from 1',
+        )
+      }
+      return { kind: 'position', type, epoch, offset }
+    }
+    case FRAME_RESUME: {
+      const [, type, epoch, offset] = raw
+      if (raw.length !== 4 || !isValidType(type, limits) || !isEpoch(epoch) || !isOffset(offset, 0)) {
+        return malformedError('a resume frame is [11, type, epoch, offset] with an offset from 0')
+      }
+      return { kind: 'resume', type, epoch, offset }
+    }
+    case FRAME_RESUMED: {
+      const [, type, outcome, count] = raw
+      if (
+        raw.length !== 4 ||
+        !isValidType(type, limits) ||
+        !RESUME_OUTCOMES.has(outcome) ||
+        !isOffset(count, 0)
+      ) {
+        return malformedError('a resumed frame is [12, type, outcome, count]')
+      }
+      return { kind: 'resumed', type, outcome: outcome as ResumeOutcome, count }
+    }
     case FRAME_BYE: {
       const [, code, reason] = raw
       if (
@@ -488,6 +576,14 @@ function isFeatureList(value: unknown): value is string[] {
     value.length <= MAX_FEATURES &&
     value.every((name) => typeof name === 'string' && name.length > 0 && name.length <= MAX_FEATURE_LENGTH)
   )
+}
+
+function isEpoch(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_EPOCH_LENGTH
+}
+
+function isOffset(value: unknown, least: number): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= least
 }
 
 function isNodeId(value: unknown): value is string {

@@ -3,7 +3,7 @@ import { DEFAULTS } from './defaults.js'
 import { DeliveryPacer } from './delivery-pacer.js'
 import { EventwireError } from './errors.js'
 import { RegistryEventTarget } from './event-target.js'
-import { type Frame, type FrameLimits, PROTOCOL_VERSION, wireEventType } from './frame.js'
+import { type Feature, type Frame, type FrameLimits, PROTOCOL_VERSION, wireEventType } from './frame.js'
 import { eventHops, eventId, isFirstSight, withHops } from './hops.js'
 import {
   CLOSE_GOING_AWAY,
@@ -30,6 +30,7 @@ import {
 } from './options.js'
 import { assertEvent } from './registry.js'
 import { createPeerReporter, type ErrorSink, remoteError } from './report.js'
+import { HubHistory, type HubHistoryOptions, type LinkPositions } from './resume.js'
 import type { EventsOptions } from './schema.js'
 import type {
   EventwireStats,
@@ -134,6 +135,12 @@ export interface HubOptions<W = string, TPrincipal = unknown, TEvent extends Typ
   maxPublishRatePerConnection?: number
   /** A link that has not sent its hello after this long is closed with 1008 and `ERR_TIMEOUT`. @default 10_000 */
   handshakeTimeoutMs?: number
+  /**
+   * Keep a history of these types, so that a spoke that reconnects is given what it missed, in order,
+   * before the live events (docs/recovery.md). Without it nothing is kept and delivery is at most once.
+   * `store` must answer synchronously for now (the default, a `MemoryHistory`, does).
+   */
+  history?: HubHistoryOptions
   /** Called when a link has been accepted. @see Hub.connectionTarget */
   onConnection?: (connection: HubConnectionInfo<TPrincipal>) => void
   /** Called once when an accepted link is gone, for whatever reason. */
@@ -195,6 +202,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   readonly #authorize: HubOptions['authorize']
   readonly #onConnection: HubOptions['onConnection']
   readonly #onDisconnection: HubOptions['onDisconnection']
+  /** Set with `history`: appends, positions and replays (src/core/resume.ts). */
+  readonly #history: HubHistory<W> | undefined
+  /** What this hub's hello lists: the codec's features, `resume` only with a history. */
+  readonly #features: readonly Feature[] | undefined
   /** type -> links that subscribed to it */
   readonly #interest = new Map<string, Set<HubPeer<W>>>()
   readonly #peers = new Map<string, HubPeer<W>>()
@@ -250,6 +261,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
       opts.onDisconnection,
     ) as HubOptions['onDisconnection']
     this.nodeId = opts.nodeId ?? createNodeId()
+    this.#history =
+      opts.history === undefined
+        ? undefined
+        : new HubHistory(opts.history, this.#codec, (error) => this.reportError(error))
+    this.#features =
+      this.#history === undefined
+        ? this.#codec.features?.filter((feature) => feature !== 'resume')
+        : this.#codec.features
     this.#idleTimeoutMs = readNonNegativeInteger('idleTimeoutMs', opts.idleTimeoutMs, 0)
     this.#maxConnections = readPositiveInteger('maxConnections', opts.maxConnections, DEFAULTS.maxConnections)
     this.maxSubscriptionsPerConnection = readPositiveInteger(
@@ -294,7 +313,9 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
     this.counters.dispatched++
     const peers = this.#interest.get(event.type)
-    if (peers !== undefined) {
+    if (this.#history?.keeps(event.type)) {
+      this.#dispatchKept(event, peers)
+    } else if (peers !== undefined) {
       // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
       const hops = eventHops(event)
       const id = eventId(event)
@@ -305,6 +326,35 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     this.counters.delivered += this.registry.deliver(event)
     this.#tapped(event)
     return !event.defaultPrevented
+  }
+
+  /** `dispatchEvent` of a type with history: encoded first as always, then appended, then written. */
+  #dispatchKept(event: TEvent, peers: Set<HubPeer<W>> | undefined): void {
+    const hops = eventHops(event)
+    const id = eventId(event)
+    const frame =
+      peers === undefined ? undefined : this.#codec.event(event.type, this.nodeId, event.detail, hops, id)
+    const key = this.#codec.runKey?.(event.type, this.nodeId, hops, id)
+    const position = this.#history!.append(event.type, this.nodeId, event.detail, hops, id, frame, key)
+    if (peers !== undefined) this.#sendKept(peers, undefined, event.type, position, frame!, key)
+  }
+
+  /** Writes an event of a type with history to `peers` but `from`, with its position to those that resume. */
+  #sendKept(
+    peers: Set<HubPeer<W>>,
+    from: HubPeer<W> | undefined,
+    type: string,
+    position: ReturnType<HubHistory<W>['append']>,
+    frame: W,
+    key: string | undefined,
+  ): void {
+    const history = this.#history!
+    for (const peer of peers) {
+      if (peer === from) continue
+      const positions = peer.positions
+      if (positions === undefined) this.#sendEvent(peer, frame, key)
+      else if (history.write(peer, positions, type, position, frame, key)) this.counters.sent++
+    }
   }
 
   /** Takes over a freshly opened link; the transport then feeds it through the returned connection. */
@@ -596,11 +646,54 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     }
   }
 
+  /** @internal What this hub's hello lists. */
+  get features(): readonly Feature[] | undefined {
+    return this.#features
+  }
+
+  /** @internal A link's hello listed `resume`: positions go to it, if this hub keeps a history. */
+  greet(peer: HubPeer<W>, nodeId: string): void {
+    this.#history?.greet(peer, peer.origin, nodeId)
+  }
+
+  /**
+   * @internal A resume frame, authorized: a sub, then, for a link that was not subscribed to the type,
+   * the events it missed and the answer. Bounded like subs: at most `maxSubscriptionsPerConnection`
+   * replays per link, and none for a type it already has (a flood of resume frames replays nothing).
+   */
+  resume(peer: HubPeer<W>, type: string, epoch: string, offset: number): void {
+    if (peer.types.has(type)) return
+    this.subscribe(peer, type)
+    if (!peer.types.has(type)) return
+    const positions = peer.positions
+    if (positions === undefined || this.#history === undefined) {
+      // A resume to a hub that did not offer it (a hostile or confused spoke): a plain sub.
+      if (this.#codec.resumed !== undefined)
+        peer.writer.writeControl(this.#codec.resumed(type, 'unavailable', 0))
+      return
+    }
+    if (++positions.resumes > this.maxSubscriptionsPerConnection) {
+      this.peerError(
+        peer,
+        new EventwireError('ERR_LIMIT', `more than ${this.maxSubscriptionsPerConnection} resumes`, {
+          eventType: type,
+        }),
+      )
+      peer.writer.writeControl(this.#codec.resumed!(type, 'unavailable', 0))
+      return
+    }
+    this.#history.replay(peer, positions, type, epoch, offset, () => this.counters.sent++)
+  }
+
   /** @internal */
   unsubscribe(peer: HubPeer<W>, type: string): void {
     if (!peer.types.has(type)) return
     this.interestChanging(peer as HubConnection<TPrincipal>, peer.types, type, false)
     peer.types.delete(type)
+    if (peer.positions !== undefined) {
+      peer.positions.last.delete(type)
+      peer.positions.lastType = undefined
+    }
     this.#dropInterest(peer, type)
   }
 
@@ -624,7 +717,9 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     // A bridged event that reached this hub by another path already: deliver it once.
     if (!isFirstSight(this, id)) return
     const peers = this.#interest.get(type)
-    if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
+    if (this.#history?.keeps(type)) {
+      if (!this.#relayKept(from, peers, type, detail, hops, id)) return
+    } else if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
       let frame: W
       try {
         frame = this.#codec.event(type, origin, detail, hops, id)
@@ -640,6 +735,32 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     const event = withHops(new CustomEvent(type, { detail }), hops, id)
     if (this.#pacer.admit(1) === 1) this.#deliverRelayed(event, from.target)
     else this.#pacer.push(event, from.target, 0, 1)
+  }
+
+  /** `relay` of a type with history: every event is appended, whoever listens now. False: refused. */
+  #relayKept(
+    from: HubPeer<W>,
+    peers: Set<HubPeer<W>> | undefined,
+    type: string,
+    detail: unknown,
+    hops: number,
+    id: string | undefined,
+  ): boolean {
+    const origin = from.origin
+    let frame: W | undefined
+    let key: string | undefined
+    if (peers !== undefined && (peers.size > 1 || !peers.has(from))) {
+      try {
+        frame = this.#codec.event(type, origin, detail, hops, id)
+      } catch (error) {
+        this.peerError(from, error as EventwireError)
+        return false
+      }
+      key = this.#codec.runKey?.(type, origin, hops, id)
+    }
+    const position = this.#history!.append(type, origin, detail, hops, id, frame, key)
+    if (frame !== undefined) this.#sendKept(peers!, from, type, position, frame, key)
+    return true
   }
 
   #deliverRelayed(event: Event, target: ConnectionTarget<TypedEvent, W> | undefined): void {
@@ -687,11 +808,14 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
     if (peer.isGone || !peer.types.has(event.type)) return
     const hops = eventHops(event)
     const id = eventId(event)
-    this.#sendEvent(
-      peer,
-      this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail, hops, id),
-      this.#codec.runKey?.(event.type, this.nodeId, hops, id),
-    )
+    const frame = this.#codec.event(event.type, this.nodeId, (event as CustomEvent).detail, hops, id)
+    const key = this.#codec.runKey?.(event.type, this.nodeId, hops, id)
+    // To one spoke alone, outside the history: it must not count it as the next offset.
+    if (peer.positions !== undefined && this.#history!.keeps(event.type)) {
+      if (this.#history!.write(peer, peer.positions, event.type, undefined, frame, key)) this.counters.sent++
+      return
+    }
+    this.#sendEvent(peer, frame, key)
   }
 
   /** @internal */
@@ -761,6 +885,8 @@ class HubPeer<W> implements HubConnection {
    * node (and so keep an event from it, whose no-echo filter would drop it), whatever its frames say.
    */
   readonly origin = createNodeId()
+  /** Set when the link's hello listed `resume` and the hub keeps a history (src/core/resume.ts). */
+  positions: LinkPositions | undefined
   isGone = false
   lastReceivedAt = Date.now()
   /** Created on first use by `Hub.connectionTarget`. */
@@ -919,7 +1045,10 @@ class HubPeer<W> implements HubConnection {
         continue
       }
       // Without `authorize` every frame is allowed: no verdict to ask for or remember, per event.
-      if ((frame.kind === 'event' || frame.kind === 'sub') && this.hub.hasAuthorize) {
+      if (
+        (frame.kind === 'event' || frame.kind === 'sub' || frame.kind === 'resume') &&
+        this.hub.hasAuthorize
+      ) {
         const action: HubAction = frame.kind === 'event' ? 'publish' : 'subscribe'
         const verdict = this.#verdict(frame.type, action)
         if (typeof verdict !== 'boolean') {
@@ -1034,8 +1163,11 @@ class HubPeer<W> implements HubConnection {
     this.stopHandshakeTimer()
     this.#tokens = this.hub.maxPublishRate
     this.#tokensAt = Date.now()
-    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId, 'hub', this.hub.codec.features))
+    this.writer.writeControl(this.hub.codec.hello(this.hub.nodeId, 'hub', this.hub.features))
     if (frame.features?.includes('run') && this.hub.codec.features?.includes('run')) this.writer.enableRuns()
+    if (frame.features?.includes('resume') && this.hub.features?.includes('resume')) {
+      this.hub.greet(this, frame.nodeId)
+    }
     return true
   }
 
@@ -1046,6 +1178,16 @@ class HubPeer<W> implements HubConnection {
         return
       case 'sub':
         this.hub.subscribe(this, frame.type)
+        return
+      case 'resume':
+        this.hub.resume(this, frame.type, frame.epoch, frame.offset)
+        return
+      case 'position':
+      case 'resumed':
+        this.hub.peerError(
+          this,
+          new EventwireError('ERR_FRAME_MALFORMED', `a spoke does not send ${frame.kind} frames`),
+        )
         return
       case 'unsub':
         this.hub.unsubscribe(this, frame.type)

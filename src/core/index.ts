@@ -6,7 +6,7 @@ export { DEFAULTS } from './defaults.js'
 export type { EventwireErrorCode, EventwireErrorOptions, EventwireIssue } from './errors.js'
 export { EventwireError, isEventwireErrorCode } from './errors.js'
 export { createEvent, RegistryEventTarget } from './event-target.js'
-export type { DecodeResult, Feature, Frame, FrameLimits, NodeRole } from './frame.js'
+export type { DecodeResult, Feature, Frame, FrameLimits, NodeRole, ResumeOutcome } from './frame.js'
 export {
   DEFAULT_FRAME_LIMITS,
   decodeFrames,
@@ -17,6 +17,9 @@ export {
   encodeHello,
   encodePing,
   encodePong,
+  encodePosition,
+  encodeResume,
+  encodeResumed,
   encodeSub,
   encodeUnsub,
   PROTOCOL_VERSION,
@@ -72,6 +75,7 @@ export type { ListenerRegistryOptions } from './registry.js'
 export { assertEvent, ListenerRegistry } from './registry.js'
 export type { ErrorSink } from './report.js'
 export { createErrorSink, createStats, createStatusSink } from './report.js'
+export type { HubHistoryOptions } from './resume.js'
 export type {
   DefineEventsOptions,
   DetailCheck,

@@ -217,6 +217,8 @@ export class LinkWriter<W = string> {
   #isClosed = false
   /** The other side listed `run` in its hello (set by the Hub or Spoke once it has read that hello). */
   #isRunsEnabled = false
+  /** The other side counts history positions: the policy is `close`, whatever the options say. */
+  #isLossless = false
 
   constructor(link: Link<W>, codec: FrameCodec<W>, options: LinkWriterOptions) {
     this.#link = link
@@ -277,7 +279,7 @@ export class LinkWriter<W = string> {
     const size = this.#codec.size(frame)
     const platform = this.#platformBytes()
     if (this.#queuedChars + size + platform > this.#options.maxBufferedBytes) {
-      if (this.#options.overflow !== 'close')
+      if (this.#options.overflow !== 'close' && !this.#isLossless)
         this.#dropOldest(this.#options.maxBufferedBytes - platform - size)
       if (this.#queuedChars + size + platform > this.#options.maxBufferedBytes) {
         this.#closeForOverflow(
@@ -374,6 +376,17 @@ export class LinkWriter<W = string> {
     this.#isRunsEnabled = true
   }
 
+  /**
+   * The other side counts the history positions of the events it receives (docs/recovery.md): from now
+   * on the writer never drops an event, since the events after a hole would be counted one offset too
+   * low. Past the bound the link is closed instead (`onOverflowClose`); the other side resumes from the
+   * last event it got, which is then exact. Nothing before this call was dropped (it comes right after
+   * the hello).
+   */
+  makeLossless(): void {
+    this.#isLossless = true
+  }
+
   /** Whether batches may carry run frames (the other side said it reads them). */
   get runsEnabled(): boolean {
     return this.#isRunsEnabled
@@ -457,7 +470,7 @@ export class LinkWriter<W = string> {
   /** Applies the overflow policy; true when the new frame may be queued. */
   #makeRoom(incoming: number, platform: number): boolean {
     const { overflow, maxBufferedBytes } = this.#options
-    if (overflow === 'close') {
+    if (overflow === 'close' || this.#isLossless) {
       this.#closeForOverflow(`more than ${maxBufferedBytes} bytes queued for a slow peer`)
       return false
     }

@@ -26,6 +26,7 @@ import {
 } from './options.js'
 import { assertEvent } from './registry.js'
 import { createPeerReporter } from './report.js'
+import { SpokePositions } from './resume.js'
 import { type EventsOptions, OrderedChecks } from './schema.js'
 import type { EventwireStats, NetworkEventTarget, NetworkEventTargetOptions, TypedEvent } from './types.js'
 
@@ -189,6 +190,14 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.#applyFrames(frames, serial, from, to),
   )
 
+  /**
+   * History positions of the events received, per type, and the resume frames of a reconnect
+   * (src/core/resume.ts). Counting starts with the first position frame a hub with history sends.
+   */
+  readonly #positions: SpokePositions
+  /** Types whose sub waits for the hub's hello: resumed if it lists `resume`, else subscribed. */
+  #deferred: string[] | undefined
+
   /** Received frames in order behind schemas that answer asynchronously; only when received events are checked. */
   readonly #checked: OrderedChecks<readonly [Frame, number]> | undefined
 
@@ -196,6 +205,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     const opts = readOptionsObject(options, 'Spoke')
     super(opts)
     this.#reportHub = createPeerReporter(this.reportError)
+    this.#positions = new SpokePositions(this.reportStatus)
     if (this.checkReceived !== undefined) {
       // Each frame with the link it came on: one held behind a slow schema may outlive its link.
       this.#checked = new OrderedChecks<readonly [Frame, number]>(
@@ -387,11 +397,24 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     this.counters.connections = 1
     this.#lastReceivedAt = Date.now()
     writer.writeControl(this.#codec.hello(this.nodeId, this.#isPeer ? 'peer' : 'spoke', this.#codec.features))
-    for (const type of this.registry.types()) writer.writeControl(this.#codec.sub(type))
+    const positions = this.#positions
+    positions.opened(this.#serial)
+    // Types with a known position wait for the hub's hello: a resume frame goes only to a hub that lists
+    // `resume` (an older one would refuse the whole batch). The handshake ping waits with them, so that
+    // `connected` means their subscriptions and replays are done. Nothing waits when nothing is known.
+    this.#deferred = positions.holds ? [] : undefined
+    for (const type of this.registry.types()) {
+      if (this.#deferred !== undefined && positions.knows(type)) {
+        this.#deferred.push(type)
+        continue
+      }
+      writer.writeControl(this.#codec.sub(type))
+      positions.subscribedPlain()
+    }
     this.#trimOffline()
     for (const frame of this.#offline.splice(0)) if (writer.writeEvent(frame)) this.counters.sent++
     this.#handshakePingId = ++this.#nextPingId
-    writer.writeControl(this.#codec.ping(this.#handshakePingId))
+    if (this.#deferred === undefined) writer.writeControl(this.#codec.ping(this.#handshakePingId))
     this.#startHeartbeat()
   }
 
@@ -455,7 +478,10 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
       this.#resolveReady()
     } else if (this.#disconnectedAt !== undefined) {
       this.counters.reconnects++
-      this.reportStatus({ type: 'gap', since: this.#disconnectedAt, until: Date.now() })
+      // Types the hub replayed reported `recovered` (or their own gap); the others may have lost events.
+      if (this.#positions.hasPlain) {
+        this.reportStatus({ type: 'gap', since: this.#disconnectedAt, until: Date.now() })
+      }
     }
     this.#disconnectedAt = undefined
   }
@@ -546,6 +572,8 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
   }
 
   protected override interestChanged(type: string, isInterested: boolean): void {
+    // A type that leaves is not missed any more; one that comes back starts from the live events.
+    if (!isInterested) this.#positions.forget(type)
     this.#writer?.writeControl(isInterested ? this.#codec.sub(type) : this.#codec.unsub(type))
   }
 
@@ -571,8 +599,18 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
     for (let index = from; index < to; index++) {
       if (this.#state === 'closed') return
       const frame = frames[index]!
+      // Positions are counted here, in the order received, before any schema: an event refused by its
+      // schema still had its offset. A link gone meanwhile keeps its own count for its last events.
+      if (frame.kind === 'position') {
+        this.#positions.position(serial, frame.type, frame.epoch, frame.offset)
+        continue
+      }
       // The link is gone meanwhile: its events were received and are delivered; the rest meant that link.
       if (serial !== this.#serial && frame.kind !== 'event') continue
+      // Already received (a replay overlapping what an earlier link delivered): dropped.
+      if (frame.kind === 'event' && this.#positions.counting && !this.#positions.event(serial, frame.type)) {
+        continue
+      }
       if (this.#checked !== undefined) this.#checked.push([frame, serial])
       else this.#apply(frame)
     }
@@ -651,6 +689,14 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         this.#isRemoteFiltering = this.#isPeer && frame.role === 'peer'
         if (frame.features?.includes('run') && this.#codec.features?.includes('run'))
           this.#writer?.enableRuns()
+        this.#sendDeferred(frame.features?.includes('resume') === true)
+        return
+      case 'resumed':
+        this.#positions.resumed(frame.type, frame.outcome, frame.count, this.#disconnectedAt ?? Date.now())
+        return
+      case 'resume':
+        this.counters.dropped++
+        this.reportError(new EventwireError('ERR_FRAME_MALFORMED', 'a hub does not send resume frames'))
         return
       case 'bye':
         // The other side closed on purpose; a spoke that reconnects comes back with its backoff. Our side
@@ -674,6 +720,18 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
         else this.#remoteTypes.delete(frame.type)
         return
     }
+  }
+
+  /** The hub's hello arrived: the types held back are resumed (or subscribed), then the handshake ping. */
+  #sendDeferred(hubResumes: boolean): void {
+    const deferred = this.#deferred
+    const writer = this.#writer
+    if (deferred === undefined || writer === undefined) return
+    this.#deferred = undefined
+    const types = deferred.filter((type) => this.registry.has(type))
+    for (const frame of this.#positions.resumeFrames(types, this.#codec, hubResumes))
+      writer.writeControl(frame)
+    writer.writeControl(this.#codec.ping(this.#handshakePingId))
   }
 
   #pong(id: number): void {

@@ -105,9 +105,22 @@ export type EventwireStatus =
   | { type: 'reconnecting'; attempt: number; delayMs: number }
   /**
    * Delivery resumed after an interruption: events dispatched elsewhere between `since` and `until`
-   * (epoch ms) may have been lost. Refetch state if it matters.
+   * (epoch ms) may have been lost. Refetch state if it matters. With `eventType`, only events of that
+   * type, which a hub with history could not replay, for `reason` (docs/recovery.md); without it, every
+   * type the node listens to that was not recovered.
    */
-  | { type: 'gap'; since: number; until: number }
+  | {
+      type: 'gap'
+      since: number
+      until: number
+      eventType?: string
+      reason?: 'epoch' | 'too-old' | 'ahead' | 'unavailable'
+    }
+  /**
+   * After a reconnect, a hub with history replayed the `count` events of `eventType` this node missed,
+   * in order, before the live ones: nothing of that type was lost (docs/recovery.md).
+   */
+  | { type: 'recovered'; eventType: string; count: number }
   | { type: 'closed' }
 
 /** Turns event details into text for the wire and back. Both ends of a topology must use the same one. */

@@ -26,7 +26,9 @@ import { readPrincipal } from './principal-header.js'
  * object from hibernating; see docs/durable-object.md) and `codec` (sockets carry JSON text).
  */
 export interface DurableObjectEventTargetOptions<TPrincipal = unknown, TEvent extends TypedEvent = TypedEvent>
-  extends Omit<HubOptions<string, TPrincipal, TEvent>, 'codec' | 'idleTimeoutMs'> {
+  // No `history` yet: links adopted after hibernation would lose their positions, and a store in memory
+  // does not survive eviction (docs/recovery.md).
+  extends Omit<HubOptions<string, TPrincipal, TEvent>, 'codec' | 'idleTimeoutMs' | 'history'> {
   /**
    * Lets the runtime answer the spokes' heartbeat pings (`[6,0]`) itself, so that a ping does not wake a
    * hibernating object. Set it to false when the object registers an auto-response of its own: the
@@ -102,7 +104,12 @@ class DurableObjectHub<TEvent extends TypedEvent, TPrincipal>
   constructor(ctx: DurableObjectStateLike, options?: DurableObjectEventTargetOptions<TPrincipal, TEvent>) {
     const opts = readOptionsObject(options, 'createDurableObjectEventTarget')
     // No idle sweep: an interval keeps a Durable Object from hibernating.
-    super({ ...opts, idleTimeoutMs: 0, nodeId: opts.nodeId ?? objectNodeId(ctx.id.toString()) })
+    super({
+      ...opts,
+      idleTimeoutMs: 0,
+      nodeId: opts.nodeId ?? objectNodeId(ctx.id.toString()),
+      history: undefined,
+    })
     this.#ctx = ctx
     if (opts.autoResponse !== false) {
       const pair = autoResponsePair(encodePing(HEARTBEAT_PING_ID), encodePong(HEARTBEAT_PING_ID))

@@ -22,7 +22,8 @@ import { readWorkerOptions } from './worker-event-target.js'
  */
 export type WorkerHubEventTargetOptions<TEvent extends TypedEvent = TypedEvent> = Omit<
   HubOptions<CloneFrame, unknown, TEvent>,
-  'codec' | 'serializer'
+  // No `history`: a worker's link never reconnects, so there is nothing to resume (docs/recovery.md).
+  'codec' | 'serializer' | 'history'
 >
 
 /** One worker (or port) added to the hub. */
@@ -81,7 +82,7 @@ class WorkerHub<TEvent extends TypedEvent>
   readonly #endpoints = new Set<WorkerEndpoint>()
 
   constructor(opts: Partial<WorkerHubEventTargetOptions<TEvent>>) {
-    super({ ...opts, codec: createCloneCodec(readLimits(opts.limits)) })
+    super({ ...opts, codec: createCloneCodec(readLimits(opts.limits)), history: undefined })
   }
 
   add(endpoint: WorkerEndpoint, options: { principal?: unknown } = {}): WorkerHubConnection {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { EventwireError } from '../core/errors.js'
 import { defineEvents, type EventDeclaration, type StandardSchemaV1 } from '../core/schema.js'
-import type { EventwireStats, TypedEvent, TypedEventTarget } from '../core/types.js'
+import type { EventwireStats, EventwireStatus, TypedEvent, TypedEventTarget } from '../core/types.js'
 import { createPubSub, type PubSubEventTarget } from '../pubsub/index.js'
 import { request, respond } from '../request-reply/index.js'
 import { waitFor } from './wait-for.js'
@@ -44,6 +44,13 @@ export interface TopologyContext {
    * `validate: { dispatched: false }`, or no declaration). Types other than the suite's are allowed.
    */
   schemas?: { events: EventDeclaration; sender: number | undefined }
+  /**
+   * Set when `capabilities.history` is: give the hub `history: { types }` (docs/recovery.md), so that a
+   * spoke that reconnects is replayed what it missed of these types.
+   */
+  history?: { types: readonly string[] }
+  /** Give this to node `index` as its `onStatus`, where the suite asks what a node reported. */
+  onStatusOf: (index: number) => (status: EventwireStatus) => void
 }
 
 /** What a topology with schemas (`defineEvents`) proves; see `ConformanceCapabilities.schemas`. */
@@ -88,6 +95,12 @@ export interface ConformanceCapabilities {
    * its schema tests (names starting with `schemas:`). @default none (no schema tests)
    */
   schemas?: SchemaCapabilities
+  /**
+   * The topology honours `context.history` (a hub with history, spokes that resume): with
+   * `interruptible`, the suite proves that a spoke cut under a steady stream gets every event once, in
+   * order, and reports `recovered`. @default false (no history test)
+   */
+  history?: boolean
 }
 
 interface Received {
@@ -134,6 +147,7 @@ export function conformanceCases(
     let topology: ConformanceTopology | undefined
     let errors: EventwireError[] = []
     let errorsOf: EventwireError[][] = []
+    let statusesOf: EventwireStatus[][] = []
     const schemaCapabilities = capabilities.schemas
     const schemas =
       schemaCapabilities === undefined
@@ -151,6 +165,7 @@ export function conformanceCases(
         run: async () => {
           errors = []
           errorsOf = []
+          statusesOf = []
           try {
             await body()
           } finally {
@@ -172,6 +187,11 @@ export function conformanceCases(
           errorsOf[index].push(error)
         },
         schemas,
+        history: capabilities.history === true ? { types: HISTORY_TYPES } : undefined,
+        onStatusOf: (index) => (status) => {
+          statusesOf[index] ??= []
+          statusesOf[index].push(status)
+        },
       })
       topology = created
       expect(created.nodes.length).toBeGreaterThanOrEqual(nodeCount)
@@ -358,6 +378,50 @@ export function conformanceCases(
           expect(got.filter((n) => n > 40)).toEqual(after)
         }
         // A broken link may be reported; nothing else may be.
+        expect(errors.filter((error) => error.code !== 'ERR_CONNECTION')).toEqual([])
+      })
+    }
+
+    if (interruptible.length > 0 && capabilities.history === true) {
+      test('history: a spoke cut under a steady stream gets every event once, in order, and reports recovered', async () => {
+        const { nodes, settle } = await open()
+        const interrupt = topology!.interrupt!
+        const receiver = interruptible[0]!
+        // A spoke that stays, else the hub: its events go through the hub's history like any other.
+        const dispatcher = [...nodes.keys()].reverse().find((index) => !interruptible.includes(index)) ?? 0
+        const got: number[] = []
+        nodes[receiver]!.addEventListener('steady', (event) => got.push(event.detail as number))
+        await settle()
+        let sent = 0
+        const burst = () => {
+          for (let i = 0; i < 20; i++)
+            nodes[dispatcher]!.dispatchEvent(new CustomEvent('steady', { detail: ++sent }))
+        }
+        const timer = setInterval(burst, 2)
+        try {
+          await until(() => got.length >= 100, 'the stream before the cut')
+          const connectedBefore = (statusesOf[receiver] ?? []).filter((s) => s.type === 'connected').length
+          await interrupt.call(topology, receiver)
+          const cutAt = sent
+          await until(
+            () => (statusesOf[receiver] ?? []).filter((s) => s.type === 'connected').length > connectedBefore,
+            'the spoke back',
+          )
+          await until(() => sent >= cutAt + 100, 'the stream after the cut')
+        } finally {
+          clearInterval(timer)
+        }
+        await settle()
+        await until(() => got.length >= sent, `all ${sent} events`)
+        await settle()
+        expect(got.length).toBe(sent)
+        expect(got.every((n, i) => n === i + 1)).toBe(true)
+        expect(statusesOf[receiver]).toContainEqual(
+          expect.objectContaining({ type: 'recovered', eventType: 'steady' }),
+        )
+        expect(
+          (statusesOf[receiver] ?? []).filter((s) => s.type === 'gap' && s.eventType === 'steady'),
+        ).toEqual([])
         expect(errors.filter((error) => error.code !== 'ERR_CONNECTION')).toEqual([])
       })
     }
@@ -662,6 +726,9 @@ export function conformanceCases(
   }
   return cases
 }
+
+/** The types a topology with `capabilities.history` keeps a history of. */
+const HISTORY_TYPES: readonly string[] = Object.freeze(['steady'])
 
 /** The same schema answering asynchronously, a task later: order must hold behind it. */
 function later(schema: StandardSchemaV1): StandardSchemaV1 {

@@ -10,6 +10,12 @@ import { CHECKED_SCHEMAS, SCHEMA_LIBRARIES, type SchemaLibrary } from '../suppor
 
 describeConformance('core hub with three in-memory spokes', memoryHub(), { interruptible: [1, 2] })
 
+// The same with a history on the hub (docs/recovery.md): the suite, plus a spoke cut under a stream.
+describeConformance('core hub with history and three in-memory spokes', memoryHub(), {
+  interruptible: [1, 2],
+  history: true,
+})
+
 // The same hub and spokes speaking structured-clone frames (the worker transports' codec).
 describeConformance('core hub with three in-memory spokes, clone codec', memoryHub(createCloneCodec()), {
   interruptible: [1, 2],

@@ -67,12 +67,13 @@ describeConformance(
 // With schemas (`defineEvents`): the hub checks what clients send; client 1 does not check what it
 // dispatches, as a hostile or outdated client. The whole suite with valibot's schema, and the schema
 // tests with every library.
-async function schemaTopology({ nodeCount, onErrorOf, schemas }: TopologyContext) {
+async function schemaTopology({ nodeCount, onErrorOf, onStatusOf, schemas, history }: TopologyContext) {
   const events = schemas?.events
-  const running = await startHub({ onError: onErrorOf(0), events })
+  const running = await startHub({ onError: onErrorOf(0), events, history })
   const spokes = Array.from({ length: Math.max(3, nodeCount - 1) }, (_, index) =>
     interruptibleClient(running.url, {
       onError: onErrorOf(index + 1),
+      onStatus: onStatusOf(index + 1),
       events,
       validate: { dispatched: schemas?.sender !== index + 1 },
     }),
@@ -87,6 +88,11 @@ async function schemaTopology({ nodeCount, onErrorOf, schemas }: TopologyContext
     },
   }
 }
+// With a history on the hub (docs/recovery.md): the suite, plus a client cut under a stream.
+describeConformance('websocket hub with history and three clients', schemaTopology, {
+  interruptible: [1, 2],
+  history: true,
+})
 const schemaCapabilities = (library: SchemaLibrary) =>
   ({ schema: CHECKED_SCHEMAS[library], dispatcher: 2, sender: 1, senderLearns: true }) as const
 describeConformance('websocket hub with three clients, schemas (valibot)', schemaTopology, {

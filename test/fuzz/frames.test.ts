@@ -62,6 +62,22 @@ function expectWellFormed(frames: Frame[], limits: FrameLimits): void {
         expect(Number.isSafeInteger(frame.code) && frame.code >= 1000 && frame.code <= 4999).toBe(true)
         expect(frame.reason.length).toBeLessThanOrEqual(123)
         break
+      case 'position':
+      case 'resume':
+      case 'resumed':
+        expect(frame.type.length).toBeGreaterThan(0)
+        expect(frame.type.length).toBeLessThanOrEqual(limits.maxTypeLength)
+        if (frame.kind === 'resumed') {
+          expect(['recovered', 'epoch', 'too-old', 'ahead', 'unavailable']).toContain(frame.outcome)
+          expect(Number.isSafeInteger(frame.count) && frame.count >= 0).toBe(true)
+        } else if (frame.epoch !== undefined) {
+          // Epochs are bounded and offsets safe: a hostile position never reaches a store unchecked.
+          expect(frame.epoch.length).toBeGreaterThan(0)
+          expect(frame.epoch.length).toBeLessThanOrEqual(64)
+          expect(Number.isSafeInteger(frame.offset)).toBe(true)
+          expect(frame.offset).toBeGreaterThanOrEqual(frame.kind === 'position' ? 1 : 0)
+        }
+        break
       default:
         throw new Error(`unknown frame kind ${(frame as { kind: unknown }).kind}`)
     }
@@ -220,6 +236,28 @@ const validFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc
     .record({ code: fc.integer({ min: 1000, max: 4999 }), reason: fc.string({ maxLength: 123 }) })
     .map((fields) => ({ kind: 'bye' as const, ...fields })),
+  fc
+    .record({
+      type,
+      epoch: fc.string({ minLength: 1, maxLength: 64 }),
+      offset: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    })
+    .map((fields) => ({ kind: 'position' as const, ...fields })),
+  type.map((t) => ({ kind: 'position' as const, type: t, epoch: undefined, offset: 0 })),
+  fc
+    .record({
+      type,
+      epoch: fc.string({ minLength: 1, maxLength: 64 }),
+      offset: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    })
+    .map((fields) => ({ kind: 'resume' as const, ...fields })),
+  fc
+    .record({
+      type,
+      outcome: fc.constantFrom('recovered' as const, 'epoch' as const, 'too-old' as const, 'ahead' as const),
+      count: fc.nat(),
+    })
+    .map((fields) => ({ kind: 'resumed' as const, ...fields })),
 )
 
 /** The value JSON gives back (drops -0 and the like), which is what a JSON link delivers. */
@@ -240,6 +278,9 @@ function encodeWith<W>(
     pong(n: number): W
     error(code: string, message: string, eventType?: string): W
     bye(code: number, reason: string): W
+    position(t: string, epoch?: string, offset?: number): W
+    resume(t: string, epoch: string, offset: number): W
+    resumed(t: string, outcome: string, count: number): W
   }
   switch (frame.kind) {
     case 'event':
@@ -258,6 +299,12 @@ function encodeWith<W>(
       return c.error(frame.code, frame.message, frame.eventType)
     case 'bye':
       return c.bye(frame.code, frame.reason)
+    case 'position':
+      return c.position(frame.type, frame.epoch, frame.offset)
+    case 'resume':
+      return c.resume(frame.type, frame.epoch, frame.offset)
+    case 'resumed':
+      return c.resumed(frame.type, frame.outcome, frame.count)
   }
 }
 

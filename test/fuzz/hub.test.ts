@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createCloneCodec, type FrameCodec } from '../../src/core/codec.js'
 import { EventwireError } from '../../src/core/errors.js'
-import { Hub } from '../../src/core/hub.js'
+import { Hub, type HubOptions } from '../../src/core/hub.js'
 import { createMemoryConnector } from '../../src/core/memory-link.js'
 import { Spoke } from '../../src/core/spoke.js'
 import { waitFor } from '../../src/testing/index.js'
@@ -50,10 +50,16 @@ const HUB_CODES = new Set([
  * hostile link fed arbitrary messages straight into `HubConnection.receive`. After each run the good
  * spokes must still talk through the hub, and nothing may have escaped as an exception.
  */
-async function fuzzHub<W>(codec: FrameCodec<W> | undefined, garbage: fc.Arbitrary<unknown>, hello: unknown) {
+async function fuzzHub<W>(
+  codec: FrameCodec<W> | undefined,
+  garbage: fc.Arbitrary<unknown>,
+  hello: unknown,
+  options: Pick<HubOptions, 'history'> = {},
+) {
   const hubErrors: unknown[] = []
   const hub = new Hub<never, W>({
     ...(codec === undefined ? {} : { codec }),
+    ...options,
     // Tight limits, so the limit paths are fuzzed as well.
     maxSubscriptionsPerConnection: 4,
     maxPublishRatePerConnection: 1_000,
@@ -134,6 +140,33 @@ describe('a Hub fed garbage keeps serving well-behaved links', () => {
     async () => {
       const garbage = fc.oneof(anyText, fc.anything({ maxDepth: 1 }), fc.uint8Array({ maxLength: 16 }))
       const { hubErrors } = await fuzzHub(undefined, garbage, '[0,1,"fuzz","spoke"]')
+      expect(hubErrors.length).toBeGreaterThan(0)
+    },
+    fuzzTimeoutMs(0.25 * 20),
+  )
+
+  it(
+    'with a history: hostile positions, resumes and answers, and events of the kept type, from a link that resumes',
+    async () => {
+      const text = fc.string({ maxLength: 70 })
+      const number = fc.oneof(
+        fc.integer(),
+        fc.double(),
+        fc.constantFrom(0, 1, Number.MAX_SAFE_INTEGER, 2 ** 53, -1),
+      )
+      const recovery = fc
+        .tuple(
+          fc.constantFrom(10, 11, 12),
+          fc.oneof(fc.constantFrom('good', 'other'), text),
+          fc.oneof(text, number),
+          fc.oneof(number, text),
+        )
+        .map((frame) => JSON.stringify(frame))
+      const kept = fc.jsonValue({ maxDepth: 1 }).map((detail) => JSON.stringify([1, 'good', 'x', [detail]]))
+      const garbage = fc.oneof(recovery, recovery, kept, anyText)
+      const { hubErrors } = await fuzzHub(undefined, garbage, '[0,1,"fuzz","spoke",["resume"]]', {
+        history: { types: ['good', 'other'] },
+      })
       expect(hubErrors.length).toBeGreaterThan(0)
     },
     fuzzTimeoutMs(0.25 * 20),

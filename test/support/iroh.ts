@@ -166,3 +166,28 @@ export async function openRawStream(hub: Endpoint, alpn = IROH_ALPN) {
     },
   }
 }
+
+/**
+ * A spoke's endpoint that remembers the connection it dialed last, so a test can break it the way a
+ * network fault would: closed under the spoke, which sent no bye and did not ask for it.
+ */
+export function recordingEndpoint(endpoint: Endpoint): {
+  endpoint: Endpoint
+  latest: () => Connection | undefined
+} {
+  let latest: Connection | undefined
+  const recording = new Proxy(endpoint, {
+    get(target, property) {
+      if (property === 'connect') {
+        return async (...args: Parameters<Endpoint['connect']>) => {
+          const connection = await target.connect(...args)
+          latest = connection
+          return connection
+        }
+      }
+      const value = Reflect.get(target, property, target) as unknown
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  return { endpoint: recording, latest: () => latest }
+}

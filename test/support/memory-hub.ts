@@ -10,10 +10,16 @@ const fast = { initialDelayMs: 10, maxDelayMs: 50 }
  * link; the spokes come back by themselves.
  */
 export function memoryHub<W>(codec?: FrameCodec<W>) {
-  return async ({ nodeCount, onErrorOf, schemas }: TopologyContext): Promise<ConformanceTopology> => {
+  return async ({
+    nodeCount,
+    onErrorOf,
+    onStatusOf,
+    schemas,
+    history,
+  }: TopologyContext): Promise<ConformanceTopology> => {
     // With schemas, every node has the declaration; the sender does not check what it dispatches.
     const events = schemas?.events
-    const hub = new Hub<TypedEvent, W>({ onError: onErrorOf(0), codec, events })
+    const hub = new Hub<TypedEvent, W>({ onError: onErrorOf(0), codec, events, history })
     const connectors = Array.from({ length: Math.max(3, nodeCount - 1) }, () => createMemoryConnector(hub))
     const spokes = connectors.map(
       (connector, index) =>
@@ -21,6 +27,7 @@ export function memoryHub<W>(codec?: FrameCodec<W>) {
           connect: connector.connect,
           codec,
           onError: onErrorOf(index + 1),
+          onStatus: onStatusOf(index + 1),
           heartbeatIntervalMs: 0,
           reconnect: fast,
           events,
