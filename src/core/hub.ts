@@ -786,7 +786,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
    */
   watchInterest(listener: (type: string, isInterested: boolean) => void): () => void {
     this.#interestWatchers.add(listener)
-    for (const type of new Set([...this.#interest.keys(), ...this.registry.types()])) listener(type, true)
+    const types = new Set([...this.#interest.keys(), ...this.registry.types()])
+    // A hub wants every type it keeps a history of, listened to or not (see #announce).
+    for (const type of this.#history?.listed ?? []) types.add(type)
+    for (const type of types) listener(type, true)
     return () => this.#interestWatchers.delete(listener)
   }
 
@@ -795,6 +798,10 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
   }
 
   #announce(type: string, isInterested: boolean): void {
+    // A type with history stays wanted when its last spoke leaves: a hub joined to others (scaleOut, a
+    // bridge) must go on receiving it, or a spoke that comes back would be told it missed nothing while
+    // the other hubs' events passed this one by.
+    if (!isInterested && this.#history?.keeps(type)) return
     for (const watcher of this.#interestWatchers) this.#safely(() => watcher(type, isInterested))
   }
 

@@ -91,6 +91,11 @@ export class HubHistory<W> {
     this.#report = report
   }
 
+  /** The types kept, when they were given as a list (a test names none in advance). */
+  get listed(): Iterable<string> {
+    return this.#list ?? []
+  }
+
   /** Whether events of `type` are kept. */
   keeps(type: string): boolean {
     if (this.#list !== undefined) return this.#list.has(type)

@@ -6,7 +6,7 @@ import { createRedisEventTarget } from '../../src/event-target-redis/index.js'
 import type { EventwireStatus } from '../../src/index.js'
 import { waitFor } from '../../src/testing/index.js'
 import { RedisServer } from '../support/redis-server.js'
-import { client, type RunningHub, startHub } from '../support/websocket.js'
+import { client, interruptibleClient, type RunningHub, startHub } from '../support/websocket.js'
 
 let redis: RedisServer
 const cleanup: Array<() => Promise<unknown> | unknown> = []
@@ -29,8 +29,11 @@ const JOINS: Array<[string, Join]> = [
 ]
 
 /** A WebSocket hub joined to Redis with its own pair of connections: one of several scale-out hubs. */
-async function scaledHub(join: Join): Promise<RunningHub & { link: ReturnType<Join> }> {
-  const running = await startHub()
+async function scaledHub(
+  join: Join,
+  options: Parameters<typeof startHub>[0] = {},
+): Promise<RunningHub & { link: ReturnType<Join> }> {
+  const running = await startHub(options)
   const clients = [new Redis(redis.port, '127.0.0.1'), new Redis(redis.port, '127.0.0.1')]
   const peer = createRedisEventTarget({
     publishClient: clients[0]!,
@@ -272,6 +275,37 @@ describe('scaleOut', () => {
     await Promise.all(spokes.map((spoke) => spoke.flush()))
     // Each spoke has its own event (listeners on the dispatcher get it locally); only hub 3 got one across.
     expect(received).toEqual([['from a'], ['from b'], ['from a']])
+  })
+
+  it('with history, a spoke that was away gets what the other hubs published meanwhile: its hub kept wanting the type', async () => {
+    const history = { history: { types: ['news'] } }
+    const [one, two] = [await scaledHub(join, history), await scaledHub(join, history)]
+    const a = client(one.url)
+    const statuses: EventwireStatus[] = []
+    const b = interruptibleClient(two.url, { onStatus: (status) => statuses.push(status) })
+    cleanup.push(
+      () => a.close(),
+      () => b.target.close(),
+    )
+    const onB: number[] = []
+    b.target.addEventListener('news', (event) => onB.push((event.detail as { n: number }).n))
+    await Promise.all([a.ready, b.target.ready])
+    await b.target.flush()
+    await waitFor(async () => (await numsub('scale:news')) === 2, { timeoutMs: 5_000 })
+    a.dispatchEvent(new CustomEvent('news', { detail: { n: 0 } }))
+    await waitFor(() => onB.length === 1, { timeoutMs: 5_000 })
+
+    // b was hub 2's only listener of "news"; hub 2 keeps listening on Redis while b is away.
+    await b.interrupt()
+    for (let n = 1; n <= 50; n++) a.dispatchEvent(new CustomEvent('news', { detail: { n } }))
+    await a.flush()
+    await waitFor(() => onB.length === 51, { timeoutMs: 10_000, message: 'b recovered the 50 events' })
+    await b.target.flush()
+    expect(onB).toEqual(Array.from({ length: 51 }, (_, n) => n))
+    expect(statuses).toContainEqual(
+      expect.objectContaining({ type: 'recovered', eventType: 'news', count: 50 }),
+    )
+    expect(await numsub('scale:news')).toBe(2)
   })
 
   it('refuses what is not a hub, the same target twice, and options that are not an object', async () => {
