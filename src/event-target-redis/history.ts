@@ -84,7 +84,7 @@ const MAX_BATCH_TEXT = 1024 * 1024
  * says entries were handed out (the stream was deleted, or only part of the data came back) starts a new
  * epoch from offset 0.
  */
-const POSITION = `
+export const POSITION = `
 local function position()
   local meta = redis.call('HMGET', KEYS[2], 'epoch', 'last')
   local epoch, last = meta[1], meta[2]
@@ -100,6 +100,31 @@ local function position()
   epoch = ARGV[1]
   redis.call('HSET', KEYS[2], 'epoch', epoch, 'last', last)
   return epoch, last
+end
+`
+
+/**
+ * Trims the stream KEYS[1] to ARGV[2] entries (`MAXLEN ~`) and removes entries older than the cutoff
+ * ARGV[3] from its front, at most 64 a call. An entry whose time is not a number (written by hand) counts
+ * as young: it is left for the count bound, and a reader reports it.
+ */
+export const TRIM = `
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
+local cutoff = tonumber(ARGV[3])
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if oldest and (tonumber(oldest[2][2]) or cutoff) < cutoff then
+  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 64)
+  local keep = nil
+  for _, entry in ipairs(head) do
+    if (tonumber(entry[2][2]) or cutoff) >= cutoff then
+      keep = entry[1]
+      break
+    end
+  end
+  if keep == nil then
+    keep = '0-' .. string.format('%d', tonumber(string.sub(head[#head][1], 3)) + 1)
+  end
+  redis.call('XTRIM', KEYS[1], 'MINID', keep)
 end
 `
 
@@ -120,23 +145,7 @@ for i = 4, #ARGV, 5 do
 end
 local last = string.sub(id, 3)
 redis.call('HSET', KEYS[2], 'last', last)
-redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
-local cutoff = tonumber(ARGV[3])
-local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-if oldest and tonumber(oldest[2][2]) < cutoff then
-  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 64)
-  local keep = nil
-  for _, entry in ipairs(head) do
-    if tonumber(entry[2][2]) >= cutoff then
-      keep = entry[1]
-      break
-    end
-  end
-  if keep == nil then
-    keep = '0-' .. string.format('%d', tonumber(string.sub(head[#head][1], 3)) + 1)
-  end
-  redis.call('XTRIM', KEYS[1], 'MINID', keep)
-end
+${TRIM}
 return { epoch, last }
 `
 
@@ -158,12 +167,12 @@ end
 return { epoch, last, 'ok', entries }
 `
 
-interface Script {
+export interface Script {
   readonly source: string
   readonly sha: string
 }
 
-function script(source: string): Script {
+export function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') }
 }
 

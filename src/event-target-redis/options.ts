@@ -6,9 +6,10 @@ import { createNodeId } from '../core/link.js'
 import { readLimits, readNonNegativeInteger, readSerializer } from '../core/options.js'
 import type { EventsOptions } from '../core/schema.js'
 import type { NetworkEventTargetOptions, Serializer, TypedEvent } from '../core/types.js'
-import { type RedisClient, readClient } from './client.js'
+import { isCluster, type RedisClient, readClient } from './client.js'
 import { type FrameAuth, type RedisAuthOptions, readAuth } from './frame-auth.js'
 import { createOwnClients } from './own-clients.js'
+import { type RecoverySettings, type RedisTargetHistoryOptions, readHistoryOption } from './recovery.js'
 import type { RedisWireFormat } from './yoga-format.js'
 
 /**
@@ -89,11 +90,21 @@ export interface RedisEventTargetOptions<TEvent extends TypedEvent = TypedEvent>
    * key can no longer inject or forge events. Every node on the channels must have it on. @default off
    */
   auth?: RedisAuthOptions
+  /**
+   * Keep the events of these types in a Redis stream per type (the `createRedisHistory` layout, on the
+   * publish client and `prefix`), appended and published by one script so the stream's order is the
+   * channel's, and after an outage read what was missed from it: `recovered`, or a per-type `gap` with the
+   * reason (docs/recovery.md). Not with `auth`, `wireFormat: 'graphql-yoga'`, or classic pub/sub on a
+   * Cluster (sharded pub/sub on a Cluster works), for now.
+   * @default off
+   */
+  history?: RedisTargetHistoryOptions
 }
 
 /** The options once checked, with their defaults applied, and the two clients to use. */
 export interface RedisSettings {
   readonly auth: FrameAuth | undefined
+  readonly history: RecoverySettings | undefined
   readonly prefix: string
   readonly isSharded: boolean
   readonly wireFormat: RedisWireFormat
@@ -126,6 +137,18 @@ export function readRedisOptions(opts: Partial<RedisEventTargetOptions>): RedisS
       invalidOption('auth', "unset with wireFormat 'graphql-yoga' (its messages carry no signature)", 'keys')
     if (isSharded)
       invalidOption('sharded', "false with wireFormat 'graphql-yoga' (yoga uses classic pub/sub)", true)
+  }
+  const history = readHistoryOption(opts.history)
+  if (history !== undefined) {
+    // The script builds each frame with its position: a signature made before cannot cover it, and
+    // yoga's messages have no slot for it.
+    if (auth !== undefined) invalidOption('history', 'unset with auth (for now)', 'history')
+    if (wireFormat === 'graphql-yoga')
+      invalidOption(
+        'history',
+        "unset with wireFormat 'graphql-yoga' (its messages carry no position)",
+        'history',
+      )
   }
   const readyTimeoutMs = readNonNegativeInteger(
     'readyTimeoutMs',
@@ -161,8 +184,14 @@ export function readRedisOptions(opts: Partial<RedisEventTargetOptions>): RedisS
       'the same client',
     )
   }
+  // On a Cluster the script must run on the slot's owner, where the sharded publisher already publishes;
+  // classic channels go through a master chosen for the channel, which may not own the keys.
+  if (history !== undefined && !isSharded && (isCluster(publishClient) || isCluster(subscribeClient))) {
+    invalidOption('history', 'unset on a Redis Cluster with classic pub/sub (use sharded: true)', 'history')
+  }
   return {
     auth,
+    history,
     prefix,
     isSharded,
     wireFormat,

@@ -6,6 +6,7 @@ import type { EventwireStats } from '../core/types.js'
 import type { RedisClient } from './client.js'
 import type { ClusterPublishLinks } from './cluster.js'
 import type { FrameAuth } from './frame-auth.js'
+import type { KeptFrame, RedisRecovery } from './recovery.js'
 import type { EchoFilter } from './yoga-format.js'
 
 /**
@@ -20,7 +21,9 @@ import type { EchoFilter } from './yoga-format.js'
  * - while the channel's connection is not ready they are held (at most `offlineQueueSize`, the oldest
  *   dropped past it) and published first once it is;
  * - a publish the cluster refused goes back in front of the channel's held frames, and no later frame of
- *   the channel leaves while an earlier one is in flight on another connection.
+ *   the channel leaves while an earlier one is in flight on another connection;
+ * - a type with `history` goes out through the same path, as one script per batch instead of a PUBLISH
+ *   (recovery.ts), so holding, order and resending apply to it unchanged.
  */
 
 /** What the publisher shares with its target. */
@@ -43,12 +46,17 @@ export interface PublisherOptions {
   readonly auth: FrameAuth | undefined
   /** Set in the 'graphql-yoga' wire format: one message per event, each remembered to tell its echo. */
   readonly echoes: EchoFilter | undefined
+  /** Set with `history`: the frames of kept types are appended and published by one script. */
+  readonly recovery: RedisRecovery | undefined
 }
+
+/** A frame as text, or an event of a kept type whose frame the script completes with its position. */
+export type OutgoingFrame = string | KeptFrame
 
 /** A frame waiting for its channel's connection, in dispatch order per channel. */
 interface HeldFrame {
   readonly channel: string
-  readonly frame: string
+  readonly frame: OutgoingFrame
   /** Published once already, on a Cluster, and refused for the cluster's state: it goes out again first. */
   readonly isRequeued: boolean
 }
@@ -70,8 +78,9 @@ export class RedisPublisher {
   readonly #offlineQueueSize: number
   readonly #auth: FrameAuth | undefined
   readonly #echoes: EchoFilter | undefined
+  readonly #recovery: RedisRecovery | undefined
   /** channel -> frames dispatched this tick, published together at the end of it */
-  #outbox = new Map<string, string[]>()
+  #outbox = new Map<string, OutgoingFrame[]>()
   #isFlushScheduled = false
   /** Frames whose channel's connection was not ready, oldest first (those sent again lead). */
   #held: HeldFrame[] = []
@@ -90,6 +99,7 @@ export class RedisPublisher {
     this.#offlineQueueSize = options.offlineQueueSize
     this.#auth = options.auth
     this.#echoes = options.echoes
+    this.#recovery = options.recovery
   }
 
   /**
@@ -127,7 +137,7 @@ export class RedisPublisher {
   }
 
   /** Queues `frame` for `channel`; it leaves at the end of the current task with the rest of the tick. */
-  enqueue(channel: string, frame: string): void {
+  enqueue(channel: string, frame: OutgoingFrame): void {
     appendFrame(this.#outbox, channel, frame)
     this.#schedulePublish()
   }
@@ -190,7 +200,7 @@ export class RedisPublisher {
     this.#held = []
     this.#heldChannels.clear()
     const routes = new Map<string, RedisClient | null>()
-    const ready = new Map<string, string[]>()
+    const ready = new Map<string, OutgoingFrame[]>()
     for (const item of held) {
       let via = routes.get(item.channel)
       if (via === undefined) {
@@ -218,7 +228,7 @@ export class RedisPublisher {
     return via
   }
 
-  #send(via: RedisClient, channel: string, frames: string[]): void {
+  #send(via: RedisClient, channel: string, frames: OutgoingFrame[]): void {
     if (this.#echoes !== undefined) {
       // Yoga's format has no batch: one message per event.
       for (const frame of frames) this.#publish(via, channel, [frame])
@@ -240,7 +250,7 @@ export class RedisPublisher {
   }
 
   /** Puts frames the cluster refused back in front of the channel's held frames, after those sent before them. */
-  #requeue(channel: string, frames: string[]): void {
+  #requeue(channel: string, frames: OutgoingFrame[]): void {
     let at = 0
     while (at < this.#held.length && this.#held[at]!.isRequeued) at++
     this.#held.splice(at, 0, ...frames.map((frame) => ({ channel, frame, isRequeued: true })))
@@ -269,14 +279,21 @@ export class RedisPublisher {
     )
   }
 
-  #publish(via: RedisClient, channel: string, frames: string[]): void {
+  #publish(via: RedisClient, channel: string, frames: OutgoingFrame[]): void {
     const host = this.#host
     const events = frames.length
-    const batch = events === 1 ? frames[0]! : encodeBatch(frames)
-    const message = this.#auth === undefined ? batch : this.#auth.sign(batch)
-    // Redis will echo it to us if we listen: remember it, to tell the echo from another node's message.
-    if (this.#echoes !== undefined && host.isListening(channel)) this.#echoes.expect(channel, message)
-    const publishing = this.#isSharded ? via.spublish(channel, message) : via.publish(channel, message)
+    let publishing: Promise<unknown>
+    const first = frames[0]!
+    if (typeof first !== 'string') {
+      // A kept type: one script appends the batch to the stream and publishes it (recovery.ts).
+      publishing = this.#recovery!.publish(via, channel, first.type, frames as KeptFrame[])
+    } else {
+      const batch = events === 1 ? first : encodeBatch(frames as string[])
+      const message = this.#auth === undefined ? batch : this.#auth.sign(batch)
+      // Redis will echo it to us if we listen: remember it, to tell the echo from another node's message.
+      if (this.#echoes !== undefined && host.isListening(channel)) this.#echoes.expect(channel, message)
+      publishing = this.#isSharded ? via.spublish(channel, message) : via.publish(channel, message)
+    }
     const links = this.#links
     if (links !== undefined) {
       const inFlight = this.#publishing.get(channel)
@@ -318,7 +335,7 @@ export class RedisPublisher {
   }
 }
 
-function appendFrame(outbox: Map<string, string[]>, channel: string, frame: string): void {
+function appendFrame(outbox: Map<string, OutgoingFrame[]>, channel: string, frame: OutgoingFrame): void {
   const frames = outbox.get(channel)
   if (frames === undefined) outbox.set(channel, [frame])
   else frames.push(frame)

@@ -7,6 +7,7 @@ import type { ErrorSink } from '../core/report.js'
 import { type DetailCheck, OrderedChecks } from '../core/schema.js'
 import type { EventwireStats, Serializer } from '../core/types.js'
 import type { FrameAuth } from './frame-auth.js'
+import type { RedisRecovery } from './recovery.js'
 import type { SequenceTracker } from './sequence.js'
 import type { EchoFilter } from './yoga-format.js'
 
@@ -45,6 +46,8 @@ export interface ReceiverOptions {
   /** Set in the 'graphql-yoga' wire format: tells Redis's echo of our own publishes from others' messages. */
   readonly echoes: EchoFilter | undefined
   readonly sequences: SequenceTracker
+  /** Set with `history`: positions of kept types are read, and their live events held during a replay. */
+  readonly recovery: RedisRecovery | undefined
 }
 
 export class RedisReceiver {
@@ -56,6 +59,7 @@ export class RedisReceiver {
   readonly #auth: FrameAuth | undefined
   readonly #echoes: EchoFilter | undefined
   readonly #sequences: SequenceTracker
+  readonly #recovery: RedisRecovery | undefined
   /**
    * Received messages to local listeners, in slices across tasks when a burst arrives at once: the
    * frames of a message from one index to another (or, in yoga's format, one event).
@@ -85,6 +89,7 @@ export class RedisReceiver {
     this.#auth = options.auth
     this.#echoes = options.echoes
     this.#sequences = options.sequences
+    this.#recovery = options.recovery
   }
 
   /** A message Redis delivered on `channel`. */
@@ -123,8 +128,17 @@ export class RedisReceiver {
       )
       return
     }
+    let received = result.frames
+    if (this.#recovery?.isKept(type)) {
+      received = this.#recovery.observe(type, received)
+      if (received.length === 0) return
+    }
+    this.deliverFrames(type, received)
+  }
+
+  /** Frames received on the channel of `type` (or replayed from its history) to local listeners, paced. */
+  deliverFrames(type: string, received: Frame[]): void {
     // Delivered now, as many as this task's slice has room for; the rest follow in later tasks.
-    const received = result.frames
     const now = this.#pacer.admit(received.length)
     if (now > 0) this.#acceptFrames(received, type, 0, now)
     this.#pacer.push(received, type, now, received.length)

@@ -12,13 +12,14 @@ import { RedisInterest } from './interest.js'
 import { type RedisEventTargetOptions, readRedisOptions } from './options.js'
 import { RedisPublisher } from './publisher.js'
 import { RedisReceiver } from './receiver.js'
+import { encodeKept, RedisRecovery } from './recovery.js'
 import { SequenceTracker } from './sequence.js'
 import { EchoFilter, encodeYogaMessage } from './yoga-format.js'
 
 /**
  * The Redis target: a peer that reaches every other node on the same Redis through pub/sub. The work is
- * done by its parts (publishing, interest, receiving, sequence numbers, and on a Cluster the connections
- * in cluster.ts); this class wires them to each other and to the two clients, and owns the lifecycle:
+ * done by its parts (publishing, interest, receiving, sequence numbers, recovery with `history`, and on
+ * a Cluster the connections in cluster.ts); this class wires them to each other and to the two clients, and owns the lifecycle:
  * `ready` and its timeout, the status reports around a loss and its recovery (with the gap), connection
  * errors reported once per cause, `flush()`, `close()` and `stats()`.
  */
@@ -53,6 +54,8 @@ class RedisTarget<TEvent extends TypedEvent>
   readonly #interest: RedisInterest
   readonly #receiver: RedisReceiver
   readonly #sequences: SequenceTracker
+  /** Set with `history`: kept types are appended and published by script, and recovered after an outage. */
+  readonly #recovery: RedisRecovery | undefined
   readonly #inflight = new Set<Promise<unknown>>()
   readonly #clientListeners: Array<[RedisClient, string, ClientListener]> = []
   #disconnectedAt: number | undefined
@@ -110,6 +113,21 @@ class RedisTarget<TEvent extends TypedEvent>
 
     // The parts first, then a Cluster's links: those may report a change while they are being made, and
     // every change reaches the publisher and the interest side.
+    this.#recovery =
+      settings.history === undefined
+        ? undefined
+        : new RedisRecovery(settings.history, {
+            client: this.#publishClient,
+            nodeId: this.nodeId,
+            prefix: this.#prefix,
+            isSharded: settings.isSharded,
+            serializer: this.#serializer,
+            reportError: this.reportError,
+            reportStatus: (status) => this.reportStatus(status),
+            counters: this.counters,
+            isClosed,
+            deliver: (type, frames) => this.#receiver.deliverFrames(type, frames),
+          })
     this.#interest = new RedisInterest(this.#subscribeClient, this.#prefix, settings.isSharded, {
       registry: this.registry,
       reportError: this.reportError,
@@ -123,6 +141,7 @@ class RedisTarget<TEvent extends TypedEvent>
         offlineQueueSize: settings.offlineQueueSize,
         auth: settings.auth,
         echoes: this.#echoes,
+        recovery: this.#recovery,
       },
       {
         counters: this.counters,
@@ -143,6 +162,7 @@ class RedisTarget<TEvent extends TypedEvent>
         auth: settings.auth,
         echoes: this.#echoes,
         sequences: this.#sequences,
+        recovery: this.#recovery,
       },
       {
         node: this,
@@ -268,6 +288,21 @@ class RedisTarget<TEvent extends TypedEvent>
       return !event.defaultPrevented
     }
     const seq = this.#sequences.next()
+    if (this.#recovery?.isKept(type)) {
+      const kept = encodeKept(
+        type,
+        this.nodeId,
+        event.detail,
+        this.#serializer,
+        eventHops(event),
+        seq,
+        eventId(event),
+      )
+      this.#publisher.enqueue(this.#prefix + type, kept)
+      this.#sequences.sent(seq)
+      this.counters.delivered += this.registry.deliver(event)
+      return !event.defaultPrevented
+    }
     this.#publisher.enqueue(
       this.#prefix + type,
       encodeEvent(type, this.nodeId, event.detail, this.#serializer, eventHops(event), seq, eventId(event)),
@@ -332,6 +367,7 @@ class RedisTarget<TEvent extends TypedEvent>
     const channels = this.registry.types().map((type) => this.#prefix + type)
     this.registry.clear()
     this.#receiver.clear()
+    this.#recovery?.clear()
     this.#echoes?.clear()
     this.#settleReadyWith(new EventwireError('ERR_CLOSED', 'the target closed before it was ready'))
     this.#publisher.close()
@@ -362,6 +398,9 @@ class RedisTarget<TEvent extends TypedEvent>
 
   protected override interestChanged(type: string, isInterested: boolean): void {
     this.#interest.set(type, isInterested)
+    if (this.#recovery === undefined) return
+    if (isInterested) this.#recovery.listen(type)
+    else this.#recovery.forget(type)
   }
 
   protected override eventType(type: unknown): string {
@@ -408,7 +447,10 @@ class RedisTarget<TEvent extends TypedEvent>
   #lost(): void {
     // What was published meanwhile may never be echoed.
     this.#echoes?.clear()
-    if (this.isClosed || this.#disconnectedAt !== undefined) return
+    if (this.isClosed) return
+    // Live events of kept types wait for their replay from now on (held also when lost again).
+    this.#recovery?.hold()
+    if (this.#disconnectedAt !== undefined) return
     this.#disconnectedAt = Date.now()
     this.reportStatus({ type: 'disconnected' })
   }
@@ -468,7 +510,17 @@ class RedisTarget<TEvent extends TypedEvent>
         this.#reportedFailures.clear()
         this.#lastFailure = undefined
         this.reportStatus({ type: 'connected' })
-        this.reportStatus({ type: 'gap', since, until: Date.now() })
+        const recovery = this.#recovery
+        if (recovery === undefined) {
+          this.reportStatus({ type: 'gap', since, until: Date.now() })
+          return
+        }
+        // Kept types report `recovered` or their own gap once replayed; the connection-level gap covers
+        // the types without history, if any is listened to.
+        recovery.recover(since)
+        if (this.registry.types().some((type) => !recovery.isKept(type))) {
+          this.reportStatus({ type: 'gap', since, until: Date.now() })
+        }
       },
       () => {
         this.#isRecovering = false
