@@ -7,7 +7,9 @@
  * - how long a client takes to recover 10,000 events it missed (from dialing again to the last one
  *   delivered), against the time the same client takes to receive 10,000 live events;
  * - the Redis Streams history against the in-memory one: appending 10,000 entries (100 per turn) and
- *   reading them back with `since`.
+ *   reading them back with `since`;
+ * - what a history costs Redis peers: node A -> node B through one redis-server, with `history` on the
+ *   type against without, in interleaved rounds (each round fresh targets on a prefix of their own).
  *
  * Hub and clients share this process: the comparisons are between two runs of the same path, so what the
  * clients cost falls on both sides.
@@ -15,7 +17,7 @@
 import { createServer } from 'node:http'
 import { Redis } from 'ioredis'
 import { WebSocket } from 'ws'
-import { createRedisHistory } from '../src/event-target-redis/index.js'
+import { createRedisEventTarget, createRedisHistory } from '../src/event-target-redis/index.js'
 import { createWebSocketClientEventTarget } from '../src/event-target-websocket-client/index.js'
 import { createWebSocketServerEventTarget } from '../src/event-target-websocket-server/index.js'
 import { createEvent } from '../src/index.js'
@@ -170,6 +172,46 @@ async function storeRound(store: HistoryStore): Promise<{ append: number; since:
   return { append: appended - start, since: performance.now() - appended }
 }
 
+/** Events per second from Redis node A to node B's listener, with or without history on the type. */
+async function redisRound(port: number, withHistory: boolean): Promise<number> {
+  const clients = Array.from({ length: 4 }, () => new Redis(port, '127.0.0.1'))
+  const prefix = `rec${Math.random().toString(36).slice(2, 8)}:`
+  const history = withHistory ? { history: { types: [TYPE], maxEvents: 2 * FAN_OUT_EVENTS } } : {}
+  const a = createRedisEventTarget({
+    publishClient: clients[0]!,
+    subscribeClient: clients[1]!,
+    prefix,
+    ...history,
+  })
+  const b = createRedisEventTarget({
+    publishClient: clients[2]!,
+    subscribeClient: clients[3]!,
+    prefix,
+    ...history,
+  })
+  try {
+    let received = 0
+    b.addEventListener(TYPE, () => received++)
+    await Promise.all([a.ready, b.ready])
+    await b.flush()
+    collectGarbage()
+    const start = performance.now()
+    for (let sent = 0; sent < FAN_OUT_EVENTS; ) {
+      for (let i = 0; i < CHUNK; i++, sent++) a.dispatchEvent(createEvent(TYPE, detailOf(TYPE, sent)))
+      await nextTask()
+    }
+    const deadline = Date.now() + 60_000
+    while (received < FAN_OUT_EVENTS) {
+      if (Date.now() > deadline) throw new Error(`received ${received} of ${FAN_OUT_EVENTS} after 60 s`)
+      await nextTask()
+    }
+    return FAN_OUT_EVENTS / ((performance.now() - start) / 1000)
+  } finally {
+    await Promise.all([a.close(), b.close()])
+    for (const client of clients) client.disconnect()
+  }
+}
+
 export async function run(): Promise<void> {
   // Warm-up of both sides, not recorded.
   await fanOutRound(false)
@@ -237,6 +279,25 @@ export async function run(): Promise<void> {
     const streams = medians.get('redis streams')!
     console.log(
       `  ratio redis / memory  append ${`${(streams.append / memory.append).toFixed(1)}×`.padStart(8)}   since ${`${(streams.since / memory.since).toFixed(0)}×`.padStart(8)}`,
+    )
+
+    const redisOff: number[] = []
+    const redisOn: number[] = []
+    await redisRound(redis.port, false)
+    await redisRound(redis.port, true)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const withHistory of round % 2 === 0 ? [false, true] : [true, false]) {
+        ;(withHistory ? redisOn : redisOff).push(await redisRound(redis.port, withHistory))
+      }
+    }
+    const redisRatios = redisOn.map((rate, i) => rate / redisOff[i]!)
+    console.log(
+      `\nrecovery: Redis node A -> node B, ~200-byte detail, ${CHUNK} per turn, ${FAN_OUT_EVENTS} events a round (events/s)`,
+    )
+    console.log(`  history off          ${si(median(redisOff)).padStart(10)}`)
+    console.log(`  history on           ${si(median(redisOn)).padStart(10)}`)
+    console.log(
+      `  ratio on / off       ${`${median(redisRatios).toFixed(2)}×`.padStart(10)}  rounds ${Math.min(...redisRatios).toFixed(2)}–${Math.max(...redisRatios).toFixed(2)}`,
     )
   } finally {
     client.disconnect()
