@@ -308,10 +308,7 @@ export class Hub<TEvent extends TypedEvent = TypedEvent, W = string, TPrincipal 
 
   /** Delivers to the hub's own listeners and to every spoke interested in the type. */
   dispatchEvent(event: TEvent): boolean {
-    assertEvent(event)
-    if (this.isClosed) return this.refuseClosed(event.type)
-    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
-    this.counters.dispatched++
+    if (!this.beginDispatch(event)) return false
     const peers = this.#interest.get(event.type)
     if (this.#history?.keeps(event.type)) {
       this.#dispatchKept(event, peers)

@@ -1,6 +1,7 @@
 import { RegistryEventTarget } from './event-target.js'
 import { type LinkWriterOptions, unsendableEventError } from './link-writer.js'
 import { readFunction } from './options.js'
+import { assertEvent } from './registry.js'
 import { createErrorSink, createStats, createStatusSink, type ErrorSink } from './report.js'
 import { type DetailCheck, type EventsOptions, readValidation } from './schema.js'
 import type { EventwireStats, EventwireStatus, NetworkEventTargetOptions, TypedEvent } from './types.js'
@@ -34,6 +35,18 @@ export abstract class NetworkTargetBase<TEvent extends TypedEvent> extends Regis
     const checks = readValidation(options, receivedByDefault)
     this.checkDispatched = checks.dispatched
     this.checkReceived = checks.received
+  }
+
+  /**
+   * The start of every `dispatchEvent`: a real event; after `close()` refused (false, reported once);
+   * checked against the declaration (an invalid detail throws `ERR_INVALID` here); counted. True: go on.
+   */
+  protected beginDispatch(event: TEvent, closed: boolean = this.isClosed): boolean {
+    assertEvent(event)
+    if (closed) return this.refuseClosed(event.type)
+    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
+    this.counters.dispatched++
+    return true
   }
 
   /**

@@ -24,7 +24,6 @@ import {
   readPositiveInteger,
   readSerializer,
 } from './options.js'
-import { assertEvent } from './registry.js'
 import { createPeerReporter } from './report.js'
 import { SpokePositions } from './resume.js'
 import { type EventsOptions, OrderedChecks } from './schema.js'
@@ -274,10 +273,7 @@ export class Spoke<TEvent extends TypedEvent = TypedEvent, W = string>
 
   /** Delivers to local listeners synchronously and sends the event to the hub for everyone else. */
   dispatchEvent(event: TEvent): boolean {
-    assertEvent(event)
-    if (this.#state === 'closed') return this.refuseClosed(event.type)
-    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
-    this.counters.dispatched++
+    if (!this.beginDispatch(event, this.#state === 'closed')) return false
     const type = this.eventType(event.type)
     // A peer whose other side filters sends nothing the other side did not subscribe to.
     if (!(this.#isRemoteFiltering && !this.#remoteTypes.has(type))) {

@@ -2,7 +2,6 @@ import { EventwireError } from '../core/errors.js'
 import { createNodeId } from '../core/link.js'
 import { NetworkTargetBase } from '../core/network-target.js'
 import { readOptionsObject } from '../core/options.js'
-import { assertEvent } from '../core/registry.js'
 import type { EventsOptions } from '../core/schema.js'
 import type { EventwireStats, NetworkEventTarget, TypedEvent } from '../core/types.js'
 
@@ -42,10 +41,7 @@ class InProcessTarget<TEvent extends TypedEvent>
   }
 
   dispatchEvent(event: TEvent): boolean {
-    assertEvent(event)
-    if (this.isClosed) return this.refuseClosed(event.type)
-    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
-    this.counters.dispatched++
+    if (!this.beginDispatch(event)) return false
     this.counters.delivered += this.registry.deliver(event)
     return !event.defaultPrevented
   }

@@ -3,7 +3,6 @@ import { encodeEvent, type FrameLimits, wireEventType } from '../core/frame.js'
 import { eventHops, eventId } from '../core/hops.js'
 import { NetworkTargetBase } from '../core/network-target.js'
 import { readOptionsObject } from '../core/options.js'
-import { assertEvent } from '../core/registry.js'
 import { createPeerReporter } from '../core/report.js'
 import type { EventwireStats, NetworkEventTarget, Serializer, TypedEvent } from '../core/types.js'
 import { type ClientListener, isCluster, type RedisClient, whenReady } from './client.js'
@@ -276,10 +275,7 @@ class RedisTarget<TEvent extends TypedEvent>
 
   /** Delivers to local listeners synchronously and publishes to every other node through Redis. */
   dispatchEvent(event: TEvent): boolean {
-    assertEvent(event)
-    if (this.isClosed) return this.refuseClosed(event.type)
-    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
-    this.counters.dispatched++
+    if (!this.beginDispatch(event)) return false
     // Encode before any delivery: a detail that cannot be serialized reaches no one and throws here.
     const type = this.eventType(event.type)
     if (this.#echoes !== undefined) {

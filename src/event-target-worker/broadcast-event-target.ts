@@ -6,7 +6,6 @@ import { createNodeId } from '../core/link.js'
 import { LinkWriter } from '../core/link-writer.js'
 import { NetworkTargetBase } from '../core/network-target.js'
 import { readLimits } from '../core/options.js'
-import { assertEvent } from '../core/registry.js'
 import type { EventwireStats, TypedEvent } from '../core/types.js'
 import type { WorkerEventTarget, WorkerEventTargetOptions } from './worker-event-target.js'
 
@@ -71,11 +70,8 @@ class BroadcastTarget<TEvent extends TypedEvent>
 
   /** Delivers to local listeners synchronously and posts the event on the channel for everyone else. */
   dispatchEvent(event: TEvent): boolean {
-    assertEvent(event)
-    if (this.isClosed) return this.refuseClosed(event.type)
-    // A channel has no hub to check what arrives: each node checks what it posts.
-    if (this.checkDispatched !== undefined) this.validateDispatch(event.type, event.detail)
-    this.counters.dispatched++
+    // A channel has no hub to check what arrives: each node checks what it posts (in beginDispatch).
+    if (!this.beginDispatch(event)) return false
     const type = this.eventType(event.type)
     if (
       this.#writer.writeEvent(
