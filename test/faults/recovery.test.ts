@@ -1,3 +1,4 @@
+import { createPubSub as createYogaPubSub } from '@graphql-yoga/subscription'
 import type { Endpoint } from '@number0/iroh'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createIrohHubEventTarget } from '../../src/event-target-iroh-hub/index.js'
@@ -136,5 +137,51 @@ describe('recovery under 10,000 events/s: a receiver cut for 1 s gets everything
         })
       },
     })
+  }, 15_000)
+})
+
+describe("yoga's createPubSub over a spoke of a hub with history", () => {
+  it('a subscription reads on across a 1 s cut: every event the hub published meanwhile, in order, once', async () => {
+    const statuses: EventwireStatus[] = []
+    const running = await startHub({ history: history() })
+    cleanup.push(() => running.close())
+    const receiver = interruptibleClient(running.url, {
+      onError: () => {},
+      onStatus: (status) => statuses.push(status),
+      reconnect: CUT,
+    })
+    cleanup.push(() => receiver.target.close())
+    await receiver.target.ready
+    // yoga's own pub/sub, as a GraphQL server's subscription resolvers use it, over our spoke.
+    const pubsub = createYogaPubSub<{ tick: [number] }>({
+      eventTarget: receiver.target,
+    })
+    const iterator = pubsub.subscribe('tick')[Symbol.asyncIterator]()
+    const got: number[] = []
+    const reading = (async () => {
+      for (;;) {
+        const next = await iterator.next()
+        if (next.done) return
+        got.push(next.value)
+      }
+    })()
+    await receiver.target.flush()
+    await running.hub.whenSubscribed('tick')
+    for (let n = 1; n <= 100; n++) running.hub.dispatchEvent(new CustomEvent('tick', { detail: n }))
+    await waitFor(() => got.length === 100, { timeoutMs: 5_000, message: 'the events before the cut' })
+
+    const cutAt = Date.now()
+    await receiver.interrupt()
+    for (let n = 101; n <= 1_100; n++) running.hub.dispatchEvent(new CustomEvent('tick', { detail: n }))
+    await waitFor(() => got.length === 1_100, { timeoutMs: 10_000, message: 'the events of the cut' })
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(1_000)
+    for (let n = 1_101; n <= 1_200; n++) running.hub.dispatchEvent(new CustomEvent('tick', { detail: n }))
+    await waitFor(() => got.length === 1_200, { timeoutMs: 5_000, message: 'the events after the cut' })
+    await receiver.target.flush()
+    expect(got).toEqual(Array.from({ length: 1_200 }, (_, i) => i + 1))
+    expect(statuses).toContainEqual({ type: 'recovered', eventType: 'tick', count: 1_000 })
+    expect(statuses.filter((status) => status.type === 'gap')).toEqual([])
+    await iterator.return?.()
+    await reading
   }, 15_000)
 })
