@@ -961,7 +961,7 @@ class HubPeer<W> implements HubConnection {
 
   #backlogOverflow(): void {
     if (this.isGone) return
-    const error = new EventwireError('ERR_OVERFLOW', 'too much waiting for authorization')
+    const error = new EventwireError('ERR_OVERFLOW', 'too much waiting for authorization or a schema check')
     this.hub.peerError(this, error, CLOSE_POLICY_VIOLATION)
   }
 

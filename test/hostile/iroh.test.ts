@@ -345,7 +345,7 @@ describe('iroh hub: frames waiting behind a slow authorize', () => {
     expect(closedAfterMs).toBeLessThan(5_000)
     expect(errors.map((error) => error.code)).toEqual(['ERR_OVERFLOW'])
     expect(framesOf(attacker).filter((frame) => frame[0] === 5)).toEqual([
-      [5, 'ERR_OVERFLOW', 'too much waiting for authorization', null],
+      [5, 'ERR_OVERFLOW', 'too much waiting for authorization or a schema check', null],
     ])
     // Three frames fit in 1 MiB, the fourth would not: it closes the link, and what was held is let go.
     expect(sent).toBe(4)

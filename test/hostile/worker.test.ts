@@ -236,7 +236,7 @@ describe('worker hub: frames waiting behind a slow authorize', () => {
     expect(disconnections[0]).toMatchObject({ id: attacker.id, info: { code: 1008, reason: 'ERR_OVERFLOW' } })
     expect(errors.map((error) => error.code)).toEqual(['ERR_OVERFLOW'])
     expect(attacker.drain().filter((frame) => frame[0] === 5)).toEqual([
-      [5, 'ERR_OVERFLOW', 'too much waiting for authorization', null],
+      [5, 'ERR_OVERFLOW', 'too much waiting for authorization or a schema check', null],
     ])
     // One frame fits in 1 MiB, the second would not: it closes the link, and what was held is let go.
     expect(sent).toBe(2)
