@@ -4,6 +4,7 @@ import { decodeFrames, encodeEvent, encodePing, encodeSub, type Frame } from '..
 import { Hub, type HubConnection, type HubOptions } from '../../../src/core/hub.js'
 import type { Link } from '../../../src/core/link.js'
 import { jsonSerializer } from '../../../src/core/serializer.js'
+import { waitFor } from '../../../src/testing/index.js'
 
 // The Hub's hooks for a transport that keeps links across restarts (a Durable Object that hibernates):
 // `adopt`, `linkState` and `interestChanging`.
@@ -61,8 +62,14 @@ describe('Hub.adopt', () => {
     expect(watched.linkState(adopted)).toMatchObject({ open: true, greeted: true, runs: false })
     watched.dispatchEvent(new CustomEvent('chat', { detail: 1 }))
     watched.dispatchEvent(new CustomEvent('other', { detail: 2 }))
-    // Past the handshake timeout of a fresh link: an adopted one is not timed.
-    await new Promise((resolve) => setTimeout(resolve, 40))
+    // A fresh link, accepted after the adopted one, gets the next free id, and is closed by the handshake
+    // timeout; once it is, the adopted link has outlived that timeout: an adopted one is not timed.
+    const fresh = new RecordingLink()
+    expect(watched.accept(fresh).info.id).toBe('8')
+    await waitFor(() => fresh.closedWith !== undefined, {
+      timeoutMs: 2_000,
+      message: 'the fresh link timed out',
+    })
     expect(link.frames().map((frame) => frame.kind)).toEqual(['event'])
     expect(link.closedWith).toBeUndefined()
     // It publishes at once, without a hello.
@@ -70,8 +77,6 @@ describe('Hub.adopt', () => {
     watched.addEventListener('chat', (event) => got.push(event.detail))
     adopted.receive(encodeEvent('chat', 'x', 'from-adopted', jsonSerializer))
     expect(got).toEqual(['from-adopted'])
-    // A fresh link gets the next free id.
-    expect(watched.accept(new RecordingLink()).info.id).toBe('8')
     await watched.close()
   })
 
